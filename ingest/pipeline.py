@@ -1,0 +1,222 @@
+"""Ingestion: source rows -> clean listings -> header-carrying chunks -> embeddings -> the embedder's Chroma collection.
+
+Idempotent and resumable. Every chunk carries its listing id, the listing's content hash and the listing's chunk
+count, so a re-run can tell, per listing, whether the collection already holds it complete and current (skip), holds
+an old or partial copy (delete its chunks, write again) or lacks it (write). Listings are written in batches; a kill
+at any point loses at most the batch in flight, which the next run repairs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tqdm.auto import tqdm
+
+from ingest.clean import to_listing
+from ingest.sources import RowError, open_source
+from rag_app.errors import NothingIngestedError
+from rag_app.records import IngestSummary, JobListing, Reject
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import TextNode
+
+    from rag_app.settings import Settings
+    from rag_app.store import Store
+
+logger = logging.getLogger(__name__)
+EMBED_KEYS = ("header",)
+
+
+@dataclass
+class StageTimes:
+    """Seconds and volumes per stage, for `jobrag bench ingest`."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0})
+    token_batches: list[list[int]] = field(default_factory=list)  # word pieces per text, one list per encode call
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] += time.perf_counter() - started
+
+
+@dataclass
+class ReadResult:
+    """Clean, validated, de-duplicated listings of one source, with what was turned away."""
+
+    source: str
+    listings: list[JobListing]
+    rejects: list[Reject]
+    duplicates: int
+    rows: int
+    seconds: float
+
+
+def read_listings(spec: str, settings: Settings, limit: int | None = None) -> ReadResult:
+    """The first `limit` accepted listings of `spec`; raises SourceError at once for a source that cannot be read."""
+    started = time.perf_counter()
+    source = open_source(spec, settings.ingest.column_map, limit)
+    listings: dict[str, JobListing] = {}
+    seen_reposts: set[str] = set()
+    rejects: list[Reject] = []
+    duplicates = rows = 0
+    for row_no, raw in source.rows:
+        if limit is not None and len(listings) >= limit:
+            break
+        rows += 1
+        result = raw.reason if isinstance(raw, RowError) else _safe_listing(raw, source.mapping, settings)
+        if isinstance(result, str):
+            rid = raw.get(source.mapping.get("id", "id")) if isinstance(raw, dict) else None
+            rejects.append(Reject(source=source.name, row=row_no, id=str(rid) if rid is not None else None, reason=result))
+            continue
+        if result.repost_key() in seen_reposts:
+            duplicates += 1
+            continue
+        if result.id in listings:
+            rejects.append(Reject(source=source.name, row=row_no, id=result.id, reason="duplicate id with different content"))
+            continue
+        seen_reposts.add(result.repost_key())
+        listings[result.id] = result
+    return ReadResult(source.name, list(listings.values()), rejects, duplicates, rows, time.perf_counter() - started)
+
+
+def _safe_listing(raw: Any, mapping: dict[str, str], settings: Settings) -> JobListing | str:
+    try:
+        return to_listing(raw, mapping, settings.ingest.max_description_chars, settings.ingest.min_description_chars)
+    except Exception as exc:  # one bad row must never kill the batch
+        return f"could not normalise row: {exc.__class__.__name__}: {exc}"
+
+
+class Chunker:
+    """llama-index SentenceSplitter sized in the embedder's own tokens; the listing header is embedded with every chunk."""
+
+    def __init__(self, chunk_size: int, chunk_overlap: int, tokenizer: Any | None) -> None:
+        from llama_index.core.node_parser import SentenceSplitter
+
+        self.splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=tokenizer)
+
+    def __call__(self, listing: JobListing) -> list[TextNode]:
+        from llama_index.core import Document
+
+        meta = {"header": listing.header(), **listing.chunk_metadata()}
+        hidden = [k for k in meta if k not in EMBED_KEYS]
+        doc = Document(id_=listing.id, text=listing.description, metadata=meta, excluded_embed_metadata_keys=hidden,
+                       excluded_llm_metadata_keys=[k for k in hidden if k != "listing_id"], metadata_template="{value}",
+                       text_template="{metadata_str}\n\n{content}")
+        nodes = self.splitter.get_nodes_from_documents([doc])
+        content_hash = listing.content_hash()
+        for i, node in enumerate(nodes):
+            node.id_ = f"{listing.id}#{content_hash}#{i}"
+            node.metadata.update({"content_hash": content_hash, "chunk_index": i, "n_chunks": len(nodes)})
+            node.excluded_embed_metadata_keys = [*hidden, "content_hash", "chunk_index", "n_chunks"]
+            node.excluded_llm_metadata_keys = [*doc.excluded_llm_metadata_keys, "content_hash", "chunk_index", "n_chunks"]
+        return nodes
+
+
+class Ingestor:
+    """Writes listings into the collection that belongs to `embedder`'s fingerprint."""
+
+    def __init__(self, settings: Settings, embedder: Any, store: Store) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        chunk_size = settings.ingest.chunk_size
+        if (model := embedder.torch_model) is not None and chunk_size > model.max_seq_length - 2:
+            chunk_size = model.max_seq_length - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
+        self.chunker = Chunker(chunk_size, settings.ingest.chunk_overlap, embedder.tokenizer())
+        self.facts = store.collection_facts(embedder.fingerprint_facts(), chunk_size, settings.ingest.chunk_overlap)
+        self.store = store
+        self.collection = store.collection(self.facts)
+        self.times = StageTimes()
+        self.count_tokens = False  # `jobrag bench ingest` turns this on
+
+    def run(self, read: ReadResult, prune: bool = False, progress: bool = True) -> IngestSummary:
+        started = time.perf_counter() - read.seconds
+        self.times.seconds["read"] += read.seconds
+        spec, listings, rejects = read.source, read.listings, list(read.rejects)
+        summary = IngestSummary(collection=self.collection.name, fingerprint=self.facts["fingerprint"], source=spec,
+                                rows=read.rows, duplicates=read.duplicates)
+        states = self.store.listing_states(self.collection)
+        todo: list[JobListing] = []
+        for listing in listings:
+            state = states.get(listing.id)
+            if state is not None and state.complete and state.content_hash == listing.content_hash():
+                summary.unchanged += 1
+            else:
+                todo.append(listing)
+        batch = self.settings.ingest.batch_listings
+        with tqdm(total=len(todo), desc="ingest", unit="listing", disable=not progress) as bar:
+            for start in range(0, len(todo), batch):
+                part = todo[start:start + batch]
+                written, failed = self._write_batch(part, states)
+                summary.added += sum(lid not in states for lid in written)
+                summary.updated += sum(lid in states for lid in written)
+                summary.chunks_written += sum(written.values())
+                rejects.extend(Reject(source=spec, row=0, id=lid, reason=why) for lid, why in failed)
+                bar.update(len(part))
+                logger.info("committed batch %d: %d listings", start // batch + 1, len(written))
+        if prune:
+            keep = {x.id for x in listings} | {r.id for r in rejects if r.id}
+            gone = sorted(set(states) - keep)
+            self.store.delete_listings(self.collection, gone)
+            summary.pruned = len(gone)
+        summary.rejected = len(rejects)
+        summary.rejects_path = self._write_rejects(rejects)
+        summary.seconds = time.perf_counter() - started
+        if summary.added + summary.updated + summary.unchanged == 0 and rejects:
+            raise NothingIngestedError(f"nothing ingested from {spec!r}: all {len(rejects)} rows rejected (reasons in {summary.rejects_path})")
+        return summary
+
+    def _write_batch(self, part: list[JobListing], states: dict) -> tuple[dict[str, int], list[tuple[str, str]]]:
+        """Chunk, embed and write one batch; a listing that fails is reported, the others still land."""
+        nodes_by_listing: dict[str, list[TextNode]] = {}
+        failed: list[tuple[str, str]] = []
+        t = time.perf_counter()
+        for listing in part:
+            try:
+                nodes_by_listing[listing.id] = self.chunker(listing)
+            except Exception as exc:
+                failed.append((listing.id, f"chunking failed: {exc.__class__.__name__}: {exc}"))
+        self.times.add("chunk", t)
+        try:
+            self._embed(n for ns in nodes_by_listing.values() for n in ns)
+        except Exception as exc:  # isolate the listing that breaks the batch
+            logger.warning("batch embedding failed (%s); retrying listing by listing", exc)
+            for lid in list(nodes_by_listing):
+                try:
+                    self._embed(nodes_by_listing[lid])
+                except Exception as inner:
+                    failed.append((lid, f"embedding failed: {inner.__class__.__name__}: {inner}"))
+                    del nodes_by_listing[lid]
+        t = time.perf_counter()
+        stale = [lid for lid in nodes_by_listing if lid in states]
+        self.store.delete_listings(self.collection, stale)
+        nodes = [n for ns in nodes_by_listing.values() for n in ns]
+        if nodes:
+            self.store.vector_store(self.collection).add(nodes)
+        self.times.add("write", t)
+        return {lid: len(ns) for lid, ns in nodes_by_listing.items()}, failed
+
+    def _embed(self, nodes: Iterable[TextNode]) -> None:
+        from llama_index.core.schema import MetadataMode
+
+        nodes = list(nodes)
+        texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
+        if not texts:
+            return
+        t = time.perf_counter()
+        vectors = self.embedder.encode_documents(texts)
+        self.times.add("embed", t)
+        if self.count_tokens:
+            self.times.token_batches.append(self.embedder.count_tokens(texts))
+        for node, vector in zip(nodes, vectors):
+            node.embedding = [float(x) for x in vector]
+
+    def _write_rejects(self, rejects: list[Reject]) -> str:
+        path = self.settings.dir("reports") / "ingest-rejects.jsonl"
+        with path.open("w", encoding="utf-8") as fh:
+            for reject in rejects:
+                fh.write(json.dumps(reject.model_dump(), ensure_ascii=False) + "\n")
+        return str(path)

@@ -1,0 +1,83 @@
+"""Typed records passed between stages (ingest, finetune, eval, chat)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# Listing fields that make up the embedded header of every chunk, in display order.
+HEADER_FIELDS = ("title", "company", "location", "salary", "work_type")
+
+
+class JobListing(BaseModel):
+    """One normalised job posting. Text fields are already cleaned (no HTML, entities unescaped)."""
+
+    id: str
+    title: str
+    description: str
+    company: str | None = None
+    location: str | None = None
+    salary: str | None = None
+    work_type: str | None = None
+    experience_level: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    url: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def header(self) -> str:
+        """`Title | Company | Location | Pay | Work type`, skipping empty fields."""
+        return " | ".join(v for f in HEADER_FIELDS if (v := getattr(self, f)))
+
+    def content_hash(self) -> str:
+        """Hash of everything that is indexed; an edit to any of it changes the hash."""
+        payload = self.model_dump(exclude={"id", "url", "extra"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    def repost_key(self) -> str:
+        """Same title + company + normalised description = a repost of the same job."""
+        norm = " ".join("".join(c for c in self.description.lower() if c.isalnum() or c.isspace()).split())
+        key = f"{self.title.strip().lower()}|{(self.company or '').strip().lower()}|{norm}"
+        return hashlib.sha1(key.encode()).hexdigest()
+
+    def chunk_metadata(self) -> dict[str, Any]:
+        """Flat, Chroma-storable metadata carried by every chunk of this listing."""
+        meta: dict[str, Any] = {"listing_id": self.id, "title": self.title}
+        for f in ("company", "location", "salary", "work_type", "experience_level", "url"):
+            if (v := getattr(self, f)) is not None:
+                meta[f] = v
+        if self.skills:
+            meta["skills"] = ", ".join(self.skills)
+        return meta
+
+
+class Reject(BaseModel):
+    """A source row that could not become a listing, and why."""
+
+    source: str
+    row: int
+    id: str | None = None
+    reason: str
+
+
+class IngestSummary(BaseModel):
+    collection: str
+    fingerprint: str
+    source: str
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    pruned: int = 0
+    chunks_written: int = 0
+    seconds: float = 0.0
+    rejects_path: str | None = None
+
+    @property
+    def listings_per_s(self) -> float:
+        done = self.added + self.updated + self.unchanged
+        return done / self.seconds if self.seconds > 0 else 0.0

@@ -1,0 +1,156 @@
+"""One nested settings model for the whole app.
+
+Precedence, lowest first: field defaults < `settings.yaml` < `settings-<profile>.yaml` for each profile named in
+`JOBRAG_PROFILES` (comma-separated, later wins) < `JOBRAG_*` environment variables (nested with `__`, e.g.
+`JOBRAG_EMBEDDING__MODEL`) < explicit overrides passed by the CLI. The YAML files are read from `JOBRAG_CONFIG_DIR`
+(default: the current directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class EmbeddingSettings(BaseModel):
+    mode: Literal["sentence-transformers", "openai"] = Field(
+        "sentence-transformers", description="Embedder backend: a local/hub sentence-transformers model or an OpenAI-compatible endpoint.")
+    model: str = Field(DEFAULT_EMBEDDER, description="Hub name or local directory (sentence-transformers), or the endpoint's model name (openai).")
+    query_prompt: str = Field("", description="Prefix added to queries before embedding, e.g. 'query: ' for e5 or a bge instruction.")
+    document_prompt: str = Field("", description="Prefix added to documents (chunks) before embedding, e.g. 'passage: ' for e5.")
+    batch_size: int = Field(32, ge=1, description="Texts per forward pass.")
+    max_seq_length: int | None = Field(None, ge=8, description="Truncation length in word pieces; None keeps the model's own (256 for MiniLM).")
+    normalize: bool = Field(True, description="L2-normalise embeddings so cosine and dot product agree.")
+    device: str | None = Field(None, description="torch device ('cpu', 'cuda', 'cuda:1', 'mps'); None picks the best available.")
+    devices: list[str] = Field(default_factory=list, description="Several devices (e.g. ['cuda:0','cuda:1']) encode through sentence-transformers' multi-process pool during ingestion.")
+    api_base: str | None = Field(None, description="openai mode: base URL of the OpenAI-compatible embeddings endpoint.")
+    api_key: SecretStr | None = Field(None, description="openai mode: API key (prefer the JOBRAG_EMBEDDING__API_KEY env var).")
+    trust_remote_code: bool = Field(False, description="Allow models that ship custom modelling code.")
+
+
+class StoreSettings(BaseModel):
+    mode: Literal["persistent", "http"] = Field("persistent", description="Embedded Chroma on disk, or Chroma's own server (`chroma run`).")
+    path: Path | None = Field(None, description="persistent mode: directory of the Chroma database; default <home>/chroma.")
+    host: str = Field("127.0.0.1", description="http mode: server host.")
+    port: int = Field(8000, description="http mode: server port.")
+    ssl: bool = Field(False, description="http mode: use HTTPS.")
+    headers: dict[str, str] = Field(default_factory=dict, description="http mode: extra request headers, e.g. an auth token.")
+    collection: str | None = Field(None, description="Pin a collection name; default derives one from the embedder fingerprint.")
+
+
+class IngestSettings(BaseModel):
+    source: str = Field("sample", description="Default source: 'sample', a CSV/JSONL/Parquet path, or 'hub:NAME'.")
+    chunk_size: int = Field(256, ge=32, description="Chunk size in the embedder's word pieces, listing header included.")
+    chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in word pieces.")
+    batch_listings: int = Field(64, ge=1, description="Listings embedded and written per batch (the resume granularity).")
+    max_description_chars: int = Field(100_000, ge=1000, description="Longer descriptions are rejected with a reason.")
+    min_description_chars: int = Field(30, ge=1, description="Shorter (after cleaning) descriptions are rejected.")
+    column_map: dict[str, str] = Field(default_factory=dict, description="Listing field -> source column, e.g. {'description': 'Job Description'}.")
+
+
+class RetrievalSettings(BaseModel):
+    mode: Literal["dense", "bm25", "hybrid"] = Field("dense", description="Retriever used by chat and the UI.")
+    top_k: int = Field(10, ge=1, description="Listings returned per query.")
+    candidate_k: int = Field(50, ge=1, description="Chunks fetched per retriever before collapsing to listings and fusing.")
+    dense_weight: float = Field(1.0, ge=0, description="hybrid: weight of the dense ranking in reciprocal-rank fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="hybrid: weight of the BM25 ranking in reciprocal-rank fusion.")
+    rrf_k: int = Field(60, ge=1, description="hybrid: the k constant of reciprocal-rank fusion.")
+
+
+class LLMSettings(BaseModel):
+    mode: Literal["local", "openai", "none"] = Field("local", description="local GGUF model, an OpenAI-compatible endpoint, or no generation.")
+    model: str = Field("SmolLM2-135M-Instruct", description="openai mode: model name; local mode: informational.")
+    api_base: str | None = Field(None, description="openai mode: base URL (OpenAI, vLLM, Ollama, llama.cpp server).")
+    api_key: SecretStr | None = Field(None, description="openai mode: API key (prefer the JOBRAG_LLM__API_KEY env var).")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
+    max_retries: int = Field(2, ge=0, description="Retries on transient errors.")
+    max_new_tokens: int = Field(256, ge=1, description="Generation budget per answer.")
+    temperature: float = Field(0.1, ge=0, description="Sampling temperature (0 = greedy).")
+
+
+class FinetuneSettings(BaseModel):
+    base_model: str = Field(DEFAULT_EMBEDDER, description="Model to fine-tune.")
+    loss: Literal["mnrl", "cached-mnrl", "cosent", "contrastive", "triplet"] = Field("mnrl", description="Training loss.")
+    matryoshka: bool = Field(False, description="Wrap the loss in MatryoshkaLoss.")
+    epochs: int = Field(1, ge=1, description="Training epochs.")
+    batch_size: int = Field(32, ge=2, description="Per-device batch size (in-batch negatives for MNRL).")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
+    warmup_ratio: float = Field(0.1, ge=0, le=1, description="Share of steps used for linear warmup.")
+    max_seq_length: int = Field(256, ge=16, description="Truncation length during training.")
+    seed: int = Field(42, description="Seed for generation, splits, mining and training.")
+    queries_per_listing: int = Field(3, ge=1, description="Generated queries per listing.")
+
+
+class EvalSettings(BaseModel):
+    bootstrap_resamples: int = Field(2000, ge=100, description="Paired bootstrap resamples for confidence intervals.")
+    permutations: int = Field(10000, ge=100, description="Sign-flip permutations for paired p-values.")
+    seed: int = Field(0, description="Seed for resampling.")
+
+
+class Settings(BaseSettings):
+    """Effective jobrag settings."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBRAG_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Field(Path(".jobrag"), description="State directory: chroma/, models/, reports/, cache/.")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description='Sentence-embedding model used to index and query.')
+    store: StoreSettings = Field(default_factory=StoreSettings, description='Chroma vector store.')
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description='Reading, cleaning, chunking and writing listings.')
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description='Retrievers used by chat, the UI and compare.')
+    llm: LLMSettings = Field(default_factory=LLMSettings, description='Answer generation.')
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings, description='Pair generation and embedder fine-tuning.')
+    eval: EvalSettings = Field(default_factory=EvalSettings, description='Compare reports and statistics.')
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_sources = [YamlConfigSettingsSource(settings_cls, yaml_file=path) for path in reversed(settings_files())]
+        return (init_settings, env_settings, *yaml_sources)
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.store.path or self.home / "chroma"
+
+    def dir(self, name: Literal["models", "reports", "cache", "chroma"]) -> Path:
+        path = self.chroma_path if name == "chroma" else self.home / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def profiles() -> list[str]:
+    return [p.strip() for p in os.environ.get("JOBRAG_PROFILES", "").split(",") if p.strip()]
+
+
+def settings_files() -> list[Path]:
+    """YAML files in precedence order, lowest first; only those that exist."""
+    config_dir = Path(os.environ.get("JOBRAG_CONFIG_DIR", "."))
+    names = ["settings.yaml", *(f"settings-{p}.yaml" for p in profiles())]
+    missing = [n for n in names[1:] if not (config_dir / n).is_file()]
+    if missing:
+        from rag_app.errors import ConfigError
+
+        raise ConfigError(f"profile file(s) {', '.join(missing)} not found in {config_dir.resolve()} (JOBRAG_PROFILES={os.environ['JOBRAG_PROFILES']!r})")
+    return [config_dir / n for n in names if (config_dir / n).is_file()]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the effective settings; `overrides` are nested dicts that win over every file and env var.
+
+    Invalid values raise a one-line ConfigError naming the field, e.g. `embedding.mode: Input should be ...`.
+    """
+    from pydantic import ValidationError
+
+    from rag_app.errors import ConfigError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,150 @@
+"""Ingestion against the real packaged MiniLM and a real on-disk Chroma."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import Ingestor, read_listings
+from ingest.sources import SAMPLE_PATH
+from rag_app.errors import FingerprintMismatchError, NothingIngestedError
+from tests.conftest import listing_row, write_jsonl
+
+
+def sample_rows(n: int) -> list[dict]:
+    return [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines()[:n]]
+
+
+def ingest(settings, embedder, store, path: Path, **kw):
+    return Ingestor(settings, embedder, store).run(read_listings(str(path), settings), **kw)
+
+
+def test_rerun_adds_nothing_edit_replaces_prune_removes(tmp_path, settings, embedder, store) -> None:
+    rows = sample_rows(10)
+    src = write_jsonl(tmp_path / "jobs.jsonl", rows)
+    first = ingest(settings, embedder, store, src)
+    assert (first.added, first.updated, first.unchanged, first.rejected) == (10, 0, 0, 0)
+    coll = Ingestor(settings, embedder, store).collection
+    n_chunks = coll.count()
+    assert n_chunks == first.chunks_written > 10  # sample descriptions span several chunks
+
+    again = ingest(settings, embedder, store, src)
+    assert (again.added, again.updated, again.unchanged, again.chunks_written) == (0, 0, 10, 0)
+    assert coll.count() == n_chunks
+
+    rows[3] = {**rows[3], "description": rows[3]["description"] + "\n\nNew: a signing bonus of $5,000."}
+    edited = ingest(settings, embedder, store, write_jsonl(src, rows))
+    assert (edited.added, edited.updated, edited.unchanged) == (0, 1, 9)
+    got = coll.get(where={"listing_id": rows[3]["id"]}, include=["metadatas", "documents"])
+    assert len({m["content_hash"] for m in got["metadatas"]}) == 1
+    assert any("signing bonus" in d for d in got["documents"])
+    assert len(got["ids"]) == got["metadatas"][0]["n_chunks"]
+
+    kept = ingest(settings, embedder, store, write_jsonl(src, rows[:8]))
+    assert kept.pruned == 0 and {m["listing_id"] for m in coll.get(include=["metadatas"])["metadatas"]} >= {rows[9]["id"]}
+    pruned = ingest(settings, embedder, store, src, prune=True)
+    assert pruned.pruned == 2
+    assert {m["listing_id"] for m in coll.get(include=["metadatas"])["metadatas"]} == {r["id"] for r in rows[:8]}
+
+
+def test_every_chunk_embeds_the_listing_header(tmp_path, settings, embedder, store) -> None:
+    row = sample_rows(1)[0]
+    ingest(settings, embedder, store, write_jsonl(tmp_path / "one.jsonl", [row]))
+    coll = Ingestor(settings, embedder, store).collection
+    got = coll.get(include=["metadatas", "documents", "embeddings"])
+    header = " | ".join(row[k] for k in ("title", "company", "location", "salary", "work_type") if row[k])
+    assert len(got["ids"]) >= 2
+    for meta, doc, vec in zip(got["metadatas"], got["documents"], got["embeddings"]):
+        assert meta["listing_id"] == row["id"] and meta["title"] == row["title"] and meta["header"] == header
+        with_header = embedder.encode_documents([f"{header}\n\n{doc}"])[0]
+        without = embedder.encode_documents([doc])[0]
+        assert float(np.dot(with_header, vec)) > 0.999 > float(np.dot(without, vec))
+
+
+def test_bad_rows_are_rejected_with_reasons_and_the_rest_lands(tmp_path, settings, embedder, store) -> None:
+    good = [listing_row(i) for i in range(3)]
+    path = tmp_path / "mixed.jsonl"
+    lines = [json.dumps(r).encode() for r in good]
+    lines += [json.dumps(listing_row(10, title=None)).encode(),
+              json.dumps(listing_row(11, description="<script>alert(1)</script>")).encode(),
+              json.dumps(listing_row(12, description="y" * 1_048_576)).encode(),
+              json.dumps(listing_row(13)).encode().replace(b"Austin", b"Aust\xefn"),
+              b"{broken json",
+              json.dumps(listing_row(0, id="t-0-repost")).encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    summary = ingest(settings, embedder, store, path)
+    assert (summary.added, summary.rejected, summary.duplicates) == (3, 5, 1)
+    rejects = [json.loads(line) for line in Path(summary.rejects_path).read_text().splitlines()]
+    reasons = {r["id"]: r["reason"] for r in rejects}
+    assert reasons["t-10"] == "missing title" and "after cleaning" in reasons["t-11"]
+    assert "max_description_chars" in reasons["t-12"] and "not valid UTF-8" in reasons["t-13"]
+    assert any("invalid JSON" in r["reason"] and r["row"] == 8 for r in rejects)
+
+
+def test_one_failing_listing_does_not_kill_its_batch(tmp_path, settings, embedder, store) -> None:
+    class PoisonedEncoder:  # fault injection at the encoder seam; everything else is the real embedder
+        def __getattr__(self, name):
+            return getattr(embedder, name)
+
+        def encode_documents(self, texts):
+            if any("POISON" in t for t in texts):
+                raise RuntimeError("encoder blew up")
+            return embedder.encode_documents(texts)
+
+    rows = [listing_row(i) for i in range(4)] + [listing_row(9, description="POISON pill listing. " * 5)]
+    summary = Ingestor(settings, PoisonedEncoder(), store).run(read_listings(str(write_jsonl(tmp_path / "p.jsonl", rows)), settings))
+    assert (summary.added, summary.rejected) == (4, 1)
+    assert "embedding failed" in json.loads(Path(summary.rejects_path).read_text())["reason"]
+
+
+def test_nothing_ingestable_raises(tmp_path, settings, embedder, store) -> None:
+    src = write_jsonl(tmp_path / "bad.jsonl", [listing_row(i, description="") for i in range(3)])
+    with pytest.raises(NothingIngestedError, match="all 3 rows rejected"):
+        ingest(settings, embedder, store, src)
+
+
+@pytest.fixture(scope="session")
+def other_model_dir(tmp_path_factory, embedder) -> Path:
+    """A genuinely different real model: the packaged MiniLM cut to its first 3 layers, saved as a local dir."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag_app.models import resolve_model
+
+    model = SentenceTransformer(resolve_model("sentence-transformers/all-MiniLM-L6-v2"), device="cpu")
+    encoder = model[0].auto_model
+    encoder.encoder.layer = encoder.encoder.layer[:3]
+    encoder.config.num_hidden_layers = 3
+    out = tmp_path_factory.mktemp("models") / "minilm-3layer"
+    model.save(str(out))
+    return out
+
+
+def test_another_embedder_gets_its_own_collection_and_the_guard_refuses_mixing(tmp_path, settings, embedder, store, other_model_dir) -> None:
+    from rag_app.embeddings import build_embedder
+    from rag_app.settings import EmbeddingSettings
+    from rag_app.store import Store
+
+    src = write_jsonl(tmp_path / "jobs.jsonl", [listing_row(i) for i in range(4)])
+    base = ingest(settings, embedder, store, src)
+    other = build_embedder(EmbeddingSettings(model=str(other_model_dir)))
+    second = ingest(settings, other, store, src)
+    assert second.collection != base.collection and second.added == 4
+    assert {c.name: c.count for c in store.collections()} == {base.collection: 4, second.collection: 4}
+
+    pinned = Store(store.client, pinned_collection=base.collection)
+    with pytest.raises(FingerprintMismatchError, match=rf"collection '{base.collection}' holds vectors of .*use collection '{second.collection}'"):
+        Ingestor(settings, other, pinned)
+    assert store.client.get_collection(base.collection).count() == 4
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["jobs_a.jsonl", "jobs_b.jsonl"])
+def test_real_corpora_ingest_cleanly(name, settings, embedder, store) -> None:
+    from tests.conftest import SHARED_DATA
+
+    read = read_listings(str(SHARED_DATA / "jobs" / name), settings, limit=12)
+    summary = Ingestor(settings, embedder, store).run(read)
+    assert summary.added == 12 and summary.rejected == 0
