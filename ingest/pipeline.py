@@ -21,6 +21,7 @@ from ingest.clean import to_listing
 from ingest.sources import RowError, open_source
 from rag_app.errors import NothingIngestedError
 from rag_app.records import IngestSummary, JobListing, Reject
+from rag_app.retrievers import bm25_dir, build_bm25
 
 if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
@@ -36,7 +37,7 @@ EMBED_KEYS = ("header",)
 class StageTimes:
     """Seconds and volumes per stage, for `jobrag bench ingest`."""
 
-    seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0})
+    seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "chunk": 0.0, "embed": 0.0, "write": 0.0, "bm25": 0.0})
     token_batches: list[list[int]] = field(default_factory=list)  # word pieces per text, one list per encode call
 
     def add(self, stage: str, started: float) -> None:
@@ -122,11 +123,8 @@ class Ingestor:
     def __init__(self, settings: Settings, embedder: Any, store: Store) -> None:
         self.settings = settings
         self.embedder = embedder
-        chunk_size = settings.ingest.chunk_size
-        if (model := embedder.torch_model) is not None and chunk_size > model.max_seq_length - 2:
-            chunk_size = model.max_seq_length - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
-        self.chunker = Chunker(chunk_size, settings.ingest.chunk_overlap, embedder.tokenizer())
-        self.facts = store.collection_facts(embedder.fingerprint_facts(), chunk_size, settings.ingest.chunk_overlap)
+        self.facts = store.facts_for(embedder, settings.ingest)
+        self.chunker = Chunker(self.facts["chunk_size"], settings.ingest.chunk_overlap, embedder.tokenizer())
         self.store = store
         self.collection = store.collection(self.facts)
         self.times = StageTimes()
@@ -162,6 +160,11 @@ class Ingestor:
             gone = sorted(set(states) - keep)
             self.store.delete_listings(self.collection, gone)
             summary.pruned = len(gone)
+        bm25_path = bm25_dir(self.settings.home, self.collection.name)
+        if summary.added or summary.updated or summary.pruned or not (bm25_path / "jobrag.json").exists():
+            t = time.perf_counter()
+            build_bm25(self.collection, bm25_path)
+            self.times.add("bm25", t)
         summary.rejected = len(rejects)
         summary.rejects_path = self._write_rejects(rejects)
         summary.seconds = time.perf_counter() - started

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Annotated, Any, Optional
 
 import typer
@@ -58,12 +59,7 @@ def _components(settings: Settings) -> tuple[Any, Any]:
     from rag_app.embeddings import build_embedder
     from rag_app.store import Store
 
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
+    _quiet_transformers()
     return build_embedder(settings.embedding), Store.from_settings(settings)
 
 
@@ -121,6 +117,141 @@ def _kv_table(title: str, rows: dict[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, str(value))
     return table
+
+
+RetrieverOpt = Annotated[Optional[str], typer.Option("--retriever", help="dense[:MODEL] | bm25[:MODEL] | hybrid[:MODEL] (default retrieval.mode).")]
+LLMOpt = Annotated[Optional[str], typer.Option("--llm", help="local | openai | none (overrides llm.mode).")]
+FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", help="KEY=VALUE, repeatable: location, workplace, employment, min_pay, currency, level.")]
+TopKOpt = Annotated[Optional[int], typer.Option("--top-k", min=1, help="Listings to retrieve (overrides retrieval.top_k).")]
+
+
+def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, filters: list[str] | None, top_k: int | None) -> Any:
+    from rag_app.chat import ChatEngine
+    from rag_app.filters import ListingFilters
+    from rag_app.llms import build_llm
+    from rag_app.retrievers import RetrieverFactory
+
+    settings = _settings(embedder, None, llm={"mode": llm} if llm else {})
+    try:
+        parsed = ListingFilters.parse(filters or [])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    _quiet_transformers()
+    from rag_app.store import Store
+
+    factory = RetrieverFactory(settings, Store.from_settings(settings))
+    spec = retriever or settings.retrieval.mode
+    built = factory.build(spec, parsed, top_k)
+    notice = None
+    try:
+        model = build_llm(settings.llm, settings.dir("cache"))
+    except Exception as exc:  # a broken LLM never blocks search: degrade to sources
+        model, notice = None, f"LLM {settings.llm.mode!r} could not start ({exc}); showing sources only."
+    engine = ChatEngine(built, model, settings.llm, retriever_label=spec)
+    return engine, notice
+
+
+def _print_answer(answer: Any, streamed: bool) -> None:
+    if not streamed:
+        console.print(answer.text, markup=False, highlight=False)
+    if answer.notice:
+        console.print(f"[yellow]notice:[/yellow] {answer.notice}")
+    table = Table(title="sources", title_justify="left")
+    for col in ("#", "id", "listing", "score", "cited"):
+        table.add_column(col)
+    for s in answer.sources:
+        table.add_row(str(s.rank), s.id, s.header(), f"{s.score:.3f}", "✓" if s.id in answer.cited_ids else "")
+    console.print(table)
+
+
+@app.command()
+def ask(question: Annotated[str, typer.Argument(help="A question about jobs.")], embedder: EmbedderOpt = None, retriever: RetrieverOpt = None,
+        llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the Answer record as JSON.")] = False) -> None:
+    """Answer one question from the listings, citing them as [id]."""
+    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k)
+    answer, streamed = None, False
+    for event in engine.stream(question):
+        if event.kind == "token" and not as_json:
+            print(event.data, end="", flush=True)
+            streamed = True
+        elif event.kind == "answer":
+            answer = event.data
+    if notice:
+        answer.notice = f"{notice} {answer.notice or ''}".strip()
+    if as_json:
+        print(answer.model_dump_json(indent=2))
+        return
+    if streamed:
+        print()
+    _print_answer(answer, streamed)
+
+
+@app.command()
+def chat(embedder: EmbedderOpt = None, retriever: RetrieverOpt = None, llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None) -> None:
+    """Interactive chat with history (follow-ups like "which of those are remote?"). /reset clears, /quit leaves."""
+    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k)
+    if notice:
+        console.print(f"[yellow]notice:[/yellow] {notice}")
+    history: list[Any] = []
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            break
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/reset":
+            history.clear()
+            continue
+        if not question:
+            continue
+        answer = None
+        for event in engine.stream(question, history):
+            if event.kind == "token":
+                print(event.data, end="", flush=True)
+            elif event.kind == "answer":
+                answer = event.data
+        print()
+        _print_answer(answer, streamed=answer.timings.get("tokens", 0) > 0)
+        history.append(answer)
+
+
+@bench_app.command("query")
+def bench_query(embedder: EmbedderOpt = None, queries: Annotated[Optional[str], typer.Option(help="BEIR dir or queries.jsonl (default: built-in job queries).")] = None,
+                n: Annotated[int, typer.Option(help="Queries to time.")] = 50, llm: LLMOpt = None,
+                generate: Annotated[int, typer.Option(help="Questions answered to time generation (0 = skip).")] = 3) -> None:
+    """p50/p95 of query embedding, Chroma search and collapsing, vs numpy brute force; LLM first token and tokens/s."""
+    from rag_app.bench import load_queries, run_generation_bench, run_query_bench
+    from rag_app.retrievers import RetrieverFactory
+
+    settings = _settings(embedder, None, llm={"mode": llm} if llm else {})
+    _quiet_transformers()
+    from rag_app.store import Store
+
+    factory = RetrieverFactory(settings, Store.from_settings(settings))
+    texts = load_queries(queries, n)
+    report = run_query_bench(factory.embedder(), factory.collection(), texts, settings.retrieval.candidate_k, settings.retrieval.top_k)
+    figures = {k: f"{v:,.3f}" for k, v in report["figures"].items()}
+    if generate and settings.llm.mode != "none":
+        from rag_app.chat import ChatEngine
+        from rag_app.llms import build_llm
+
+        t = time.perf_counter()
+        model = build_llm(settings.llm, settings.dir("cache"))
+        figures["llm_load_s"] = f"{time.perf_counter() - t:.2f} ({getattr(model, 'loaded_from', settings.llm.model)})"
+        engine = ChatEngine(factory.build(), model, settings.llm)
+        figures |= {k: f"{v:,.1f}" for k, v in run_generation_bench(engine, texts[:generate]).items()}
+    console.print(_kv_table(f"bench query: {report['listings']} listings, {report['chunks']} chunks, {report['queries']} queries", figures))
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from rag_app.filters import derived_metadata
+
 # Listing fields that make up the embedded header of every chunk, in display order.
 HEADER_FIELDS = ("title", "company", "location", "salary", "work_type")
 
@@ -50,7 +52,7 @@ class JobListing(BaseModel):
                 meta[f] = v
         if self.skills:
             meta["skills"] = ", ".join(self.skills)
-        return meta
+        return meta | derived_metadata(self.work_type, self.location, self.salary, self.experience_level, self.title)
 
 
 class Reject(BaseModel):
@@ -81,3 +83,36 @@ class IngestSummary(BaseModel):
     def listings_per_s(self) -> float:
         done = self.added + self.updated + self.unchanged
         return done / self.seconds if self.seconds > 0 else 0.0
+
+
+class SourceListing(BaseModel):
+    """A retrieved listing as shown with an answer: its best-matching chunk and the retriever's score."""
+
+    rank: int
+    id: str
+    title: str
+    company: str | None = None
+    location: str | None = None
+    salary: str | None = None
+    work_type: str | None = None
+    score: float
+    chunk: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def header(self) -> str:
+        return " | ".join(v for v in (self.title, self.company, self.location, self.salary, self.work_type) if v)
+
+
+class Answer(BaseModel):
+    """What the chat pipeline returns (`jobrag ask --json` prints exactly this)."""
+
+    question: str
+    query: str = Field(description="The standalone retrieval query after condensing the history.")
+    text: str
+    cited_ids: list[str] = Field(default_factory=list)
+    dropped_citations: list[str] = Field(default_factory=list, description="Ids the LLM cited that were not retrieved.")
+    sources: list[SourceListing] = Field(default_factory=list)
+    notice: str | None = Field(None, description="Shown to the user, e.g. the LLM was unreachable and sources are shown instead.")
+    retriever: str = ""
+    llm: str = ""
+    timings: dict[str, float] = Field(default_factory=dict)

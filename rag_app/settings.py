@@ -71,7 +71,14 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")
     max_retries: int = Field(2, ge=0, description="Retries on transient errors.")
     max_new_tokens: int = Field(256, ge=1, description="Generation budget per answer.")
-    temperature: float = Field(0.1, ge=0, description="Sampling temperature (0 = greedy).")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy, reproducible).")
+    answer_style: Literal["auto", "cited", "per-listing"] = Field(
+        "auto", description="cited: one answer citing [id]s (capable models); per-listing: code lists the matches and the model "
+                            "writes one grounded sentence for each (small local models); auto: per-listing for local, else cited.")
+    per_listing_max: int = Field(3, ge=1, description="per-listing style: listings the model comments on (each costs a generation).")
+    per_listing_tokens: int = Field(48, ge=8, description="per-listing style: token budget of each listing's sentence.")
+    context_listings: int = Field(5, ge=1, description="Listings placed in the prompt (the best-ranked ones).")
+    context_chars: int = Field(700, ge=100, description="Characters of each listing's matching chunk placed in the prompt.")
 
 
 class FinetuneSettings(BaseModel):

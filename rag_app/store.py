@@ -92,6 +92,14 @@ class Store:
         facts = {**embedder_facts, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
         return {**facts, "fingerprint": fingerprint(facts)}
 
+    @classmethod
+    def facts_for(cls, embedder: Any, ingest: Any) -> dict[str, Any]:
+        """Collection facts for an embedder and the ingest settings; chunk size is clamped to the model's window."""
+        chunk_size = ingest.chunk_size
+        if (model := embedder.torch_model) is not None and chunk_size > model.max_seq_length - 2:
+            chunk_size = model.max_seq_length - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
+        return cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap)
+
     @staticmethod
     def derived_name(facts: dict[str, Any]) -> str:
         return f"{COLLECTION_PREFIX}-{slug(str(facts['model']))}-{facts['fingerprint']}"

@@ -1,0 +1,131 @@
+"""Listing filters: what a job seeker constrains (place, workplace, employment type, pay floor, seniority).
+
+At ingest every chunk gets derived, filterable metadata (`workplace`, `employment`, `pay_min`, `pay_max`, `pay_mid`
+annualised, `currency`, `level`), so retrievers can push equality/range filters down to Chroma; location
+"contains" and the rest are checked in Python on the collapsed listings (`ListingFilters.matches`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Workplace = Literal["Remote", "Hybrid", "On-site"]
+PERIODS = {"hour": 2080, "hr": 2080, "day": 260, "week": 52, "month": 12, "year": 1, "yr": 1, "annum": 1, "annual": 1}
+CURRENCIES = [("MX$", "MXN"), ("C$", "CAD"), ("A$", "AUD"), ("S$", "SGD"), ("$", "USD"), ("£", "GBP"), ("€", "EUR"), ("₹", "INR")]
+_AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*([kK])?")
+# field values first (experience_level), then unambiguous title words only
+LEVELS = {"intern": "Internship", "entry": "Entry level", "junior": "Entry level", "associate": "Entry level", "mid": "Mid level",
+          "senior": "Senior", "lead": "Lead", "principal": "Lead", "director": "Director", "executive": "Executive"}
+TITLE_LEVELS = {"intern": "Internship", "junior": "Entry level", "jr": "Entry level", "senior": "Senior", "sr": "Senior",
+                "lead": "Lead", "principal": "Lead", "director": "Director"}
+
+
+def parse_pay(text: str | None) -> dict[str, Any]:
+    """'$24 - $30 an hour' -> {'pay_min': 49920.0, 'pay_max': 62400.0, 'pay_mid': 56160.0, 'currency': 'USD'} (annualised)."""
+    if not text:
+        return {}
+    amounts = [float(n.replace(",", "")) * (1000 if k else 1) for n, k in _AMOUNT.findall(text)]
+    amounts = [a for a in amounts if a > 0]
+    if not amounts:
+        return {}
+    lower = text.lower()
+    per_year = next((mult for word, mult in PERIODS.items() if re.search(rf"\b{word}", lower)), None)
+    if per_year is None:  # no period given: small numbers are hourly, large ones yearly
+        per_year = 2080 if max(amounts) < 500 else 1
+    currency = next((code for sym, code in CURRENCIES if sym in text), None) or next(
+        (code for _, code in CURRENCIES if code in text.upper()), "USD")
+    lo, hi = min(amounts[:2]) * per_year, max(amounts[:2]) * per_year
+    return {"pay_min": lo, "pay_max": hi, "pay_mid": (lo + hi) / 2, "currency": currency}
+
+
+def workplace_of(work_type: str | None, location: str | None) -> Workplace:
+    text = f"{work_type or ''} {location or ''}".lower()
+    if "hybrid" in text:
+        return "Hybrid"
+    return "Remote" if "remote" in text else "On-site"
+
+
+def level_of(experience_level: str | None, title: str) -> str | None:
+    if experience_level:
+        return next((label for word, label in LEVELS.items() if re.search(rf"\b{word}", experience_level.lower())), experience_level)
+    return next((label for word, label in TITLE_LEVELS.items() if re.search(rf"\b{word}\b", title.lower())), None)
+
+
+def derived_metadata(work_type: str | None, location: str | None, salary: str | None, experience_level: str | None,
+                     title: str) -> dict[str, Any]:
+    """Flat, Chroma-storable filter fields for one listing."""
+    employment = [e for e in ("Full-time", "Part-time", "Contract", "Temporary", "Internship", "Per diem", "Seasonal")
+                  if e.lower() in (work_type or "").lower()]
+    meta: dict[str, Any] = {"workplace": workplace_of(work_type, location), "employment": ", ".join(employment)}
+    if level := level_of(experience_level, title):
+        meta["level"] = level
+    return meta | parse_pay(salary)
+
+
+class ListingFilters(BaseModel):
+    """Constraints a retriever applies to listings. Empty fields constrain nothing."""
+
+    location: str | None = Field(None, description="Case-insensitive substring of the location, e.g. 'TX' or 'London'.")
+    workplace: list[Workplace] = Field(default_factory=list, description="Allowed workplaces, e.g. ['Remote', 'Hybrid'].")
+    employment: str | None = Field(None, description="Employment type the listing must include, e.g. 'Part-time'.")
+    min_pay: float | None = Field(None, ge=0, description="Annualised pay floor; compared to the listing's range midpoint.")
+    currency: str = Field("USD", description="Currency of min_pay; listings paid in another currency do not pass a pay floor.")
+    level: str | None = Field(None, description="Seniority, e.g. 'Senior' or 'Entry level'.")
+
+    def is_empty(self) -> bool:
+        return not (self.location or self.workplace or self.employment or self.min_pay or self.level)
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        """The part Chroma can evaluate (equality and ranges on derived metadata)."""
+        clauses: list[dict[str, Any]] = []
+        if self.workplace:
+            clauses.append({"workplace": {"$in": list(self.workplace)}})
+        if self.min_pay:
+            clauses += [{"pay_mid": {"$gte": float(self.min_pay)}}, {"currency": {"$eq": self.currency}}]
+        if self.level:
+            clauses.append({"level": {"$eq": self.level}})
+        return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def matches(self, meta: dict[str, Any]) -> bool:
+        """Every constraint, checked on one listing's metadata."""
+        if self.location and self.location.lower() not in str(meta.get("location", "")).lower():
+            return False
+        if self.workplace and meta.get("workplace") not in self.workplace:
+            return False
+        if self.employment and self.employment.lower() not in str(meta.get("employment", "")).lower():
+            return False
+        if self.min_pay and (meta.get("currency") != self.currency or float(meta.get("pay_mid") or 0) < self.min_pay):
+            return False
+        return not self.level or meta.get("level") == self.level
+
+    @classmethod
+    def parse(cls, items: list[str]) -> ListingFilters:
+        """CLI form: ['location=TX', 'workplace=Remote,Hybrid', 'min_pay=90000', 'employment=Part-time', 'level=Senior']."""
+        data: dict[str, Any] = {}
+        for item in items:
+            key, _, value = item.partition("=")
+            if key not in cls.model_fields or not value:
+                raise ValueError(f"filter {item!r}: use KEY=VALUE with KEY one of {', '.join(cls.model_fields)}")
+            data[key] = [v.strip() for v in value.split(",")] if key == "workplace" else value
+        return cls(**data)
+
+
+_PAY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(\+|or more|and up)?\s*(?:/\s*h(?:ou)?r|an hour|per hour|hourly)?", re.I)
+
+
+def infer_filters(text: str) -> ListingFilters:
+    """Constraints stated in a question ("which of those are remote?", "part-time, $20/hr or more")."""
+    lower = text.lower()
+    workplace = [w for w, pat in (("Remote", r"\bremote\b|work from home|wfh"), ("Hybrid", r"\bhybrid\b"),
+                                  ("On-site", r"\bon-?site\b|\bin[- ]person\b")) if re.search(pat, lower)]
+    employment = next((e for e in ("Part-time", "Full-time", "Contract", "Temporary", "Internship")
+                       if re.search(e.lower().replace("-", "[- ]?"), lower)), None)
+    min_pay = None
+    if m := _PAY.search(text):
+        amount = float(m.group(1).replace(",", "")) * (1000 if m.group(2) else 1)
+        hourly = amount < 500 or re.search(r"hour|/\s*h", m.group(0), re.I)
+        min_pay = amount * 2080 if hourly else amount
+    return ListingFilters(workplace=workplace, employment=employment, min_pay=min_pay)

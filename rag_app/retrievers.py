@@ -1,0 +1,179 @@
+"""Retrievers over listings, as llama-index `BaseRetriever`s: dense (Chroma), bm25 (bm25s), hybrid (weighted RRF).
+
+All three return one `NodeWithScore` per listing: the listing's best-scoring chunk, carrying the listing metadata.
+Spec strings build any of them on demand (`dense:MODEL`, `bm25`, `bm25:MODEL`, `hybrid:MODEL`), so two can run side
+by side; `retrieval.mode` picks the default.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from rag_app.errors import ConfigError
+from rag_app.filters import ListingFilters
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+    from rag_app.settings import RetrievalSettings
+
+logger = logging.getLogger(__name__)
+RETRIEVER_MODES = ("dense", "bm25", "hybrid")
+
+
+def collapse(hits: list[NodeWithScore], top_k: int, filters: ListingFilters | None = None) -> list[NodeWithScore]:
+    """Best chunk per listing, in score order, keeping only listings that pass `filters`."""
+    best: dict[str, NodeWithScore] = {}
+    for hit in sorted(hits, key=lambda h: h.score or 0.0, reverse=True):
+        lid = str(hit.node.metadata.get("listing_id", hit.node.node_id))
+        if lid not in best and (filters is None or filters.matches(hit.node.metadata)):
+            best[lid] = hit
+    return list(best.values())[:top_k]
+
+
+def listing_id(hit: NodeWithScore) -> str:
+    return str(hit.node.metadata.get("listing_id", hit.node.node_id))
+
+
+class DenseRetriever(BaseRetriever):
+    """Nearest chunks in the embedder's Chroma collection (through llama-index's ChromaVectorStore), collapsed to listings."""
+
+    def __init__(self, collection: Collection, embedder: Any, settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        super().__init__()
+        self.index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=collection), embed_model=embedder)
+        self.settings, self.filters = settings, filters or ListingFilters()
+        self.collection_name = collection.name
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        widen = 1 if self.filters.is_empty() else 4  # filters checked in Python need a wider candidate pool
+        retriever = self.index.as_retriever(similarity_top_k=self.settings.candidate_k * widen,
+                                            vector_store_kwargs={"where": self.filters.chroma_where()} if self.filters.chroma_where() else {})
+        return collapse(retriever.retrieve(query_bundle), self.settings.top_k, self.filters)
+
+
+def bm25_dir(home: Path, collection_name: str) -> Path:
+    return home / "bm25" / collection_name
+
+
+def build_bm25(collection: Collection, path: Path) -> int:
+    """(Re)build the persisted BM25 index of every listing in `collection`: header + the listing's chunks in order."""
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    texts: dict[str, dict[int, str]] = {}
+    metas: dict[str, dict] = {}
+    offset = 0
+    while True:
+        page = collection.get(include=["metadatas", "documents"], limit=5000, offset=offset)
+        for meta, doc in zip(page["metadatas"] or [], page["documents"] or []):
+            lid = str(meta["listing_id"])
+            texts.setdefault(lid, {})[int(meta.get("chunk_index", 0))] = doc or ""
+            metas[lid] = {k: v for k, v in meta.items() if not k.startswith("_") and k not in ("chunk_index", "n_chunks", "doc_id", "document_id", "ref_doc_id")}
+        if len(page["ids"]) < 5000:
+            break
+        offset += 5000
+    if not texts:
+        return 0
+    nodes = [TextNode(id_=lid, text="\n".join(parts[i] for i in sorted(parts)), metadata=metas[lid],
+                      excluded_embed_metadata_keys=[k for k in metas[lid] if k != "header"], metadata_template="{value}")
+             for lid, parts in texts.items()]
+    path.mkdir(parents=True, exist_ok=True)
+    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10, language="english")
+    retriever.persist(str(path))
+    (path / "jobrag.json").write_text(json.dumps({"collection": collection.name, "listings": len(nodes)}))
+    return len(nodes)
+
+
+class BM25ListingRetriever(BaseRetriever):
+    """BM25 (bm25s, English stemming and stopwords) over whole listings; filters become bm25s' corpus weight mask."""
+
+    def __init__(self, path: Path, settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
+        from llama_index.retrievers.bm25 import BM25Retriever
+
+        super().__init__()
+        if not (path / "jobrag.json").exists():
+            raise ConfigError(f"no BM25 index at {path}: run `jobrag ingest` (it builds one beside each collection)")
+        self.bm25 = BM25Retriever.from_persist_dir(str(path))
+        self.settings, self.filters = settings, filters or ListingFilters()
+        n_docs = len(self.bm25.corpus)
+        self.bm25.similarity_top_k = min(settings.candidate_k, n_docs)
+        if not self.filters.is_empty():
+            self.bm25.corpus_weight_mask = [int(self.filters.matches(doc.get("metadata", doc))) for doc in self._corpus_metadata()]
+
+    def _corpus_metadata(self) -> list[dict]:
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        return [metadata_dict_to_node(doc).metadata for doc in self.bm25.corpus]
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = [h for h in self.bm25.retrieve(query_bundle) if (h.score or 0) > 0]
+        return collapse(hits, self.settings.top_k, self.filters)
+
+
+class HybridRetriever(BaseRetriever):
+    """Weighted reciprocal-rank fusion of a dense and a BM25 listing ranking: sum of w / (k + rank)."""
+
+    def __init__(self, dense: BaseRetriever, bm25: BaseRetriever, settings: RetrievalSettings) -> None:
+        super().__init__()
+        self.dense, self.bm25, self.settings = dense, bm25, settings
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        s = self.settings
+        fused: dict[str, float] = {}
+        chunk: dict[str, NodeWithScore] = {}
+        for hits, weight in ((self.dense.retrieve(query_bundle), s.dense_weight), (self.bm25.retrieve(query_bundle), s.bm25_weight)):
+            for rank, hit in enumerate(hits, start=1):
+                lid = listing_id(hit)
+                fused[lid] = fused.get(lid, 0.0) + weight / (s.rrf_k + rank)
+                chunk.setdefault(lid, hit)  # dense first: its chunk is the passage that matched
+        order = sorted(fused, key=lambda lid: fused[lid], reverse=True)[: s.top_k]
+        return [NodeWithScore(node=chunk[lid].node, score=fused[lid]) for lid in order]
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """'dense:MODEL' -> ('dense', 'MODEL'); 'bm25' -> ('bm25', None). Raises ConfigError listing the valid forms."""
+    kind, _, model = spec.partition(":")
+    if kind not in RETRIEVER_MODES:
+        raise ConfigError(f"unknown retriever spec {spec!r}; valid: dense[:MODEL], bm25[:MODEL], hybrid[:MODEL] "
+                          "(MODEL = hub name or local dir; default embedding.model)")
+    return kind, model or None
+
+
+class RetrieverFactory:
+    """Builds retrievers from spec strings; embedders and collections are loaded once per model and reused."""
+
+    def __init__(self, settings: Any, store: Any) -> None:
+        self.settings, self.store = settings, store
+        self._embedders: dict[str, Any] = {}
+
+    def embedder(self, model: str | None = None) -> Any:
+        from rag_app.embeddings import build_embedder
+
+        model = model or self.settings.embedding.model
+        if model not in self._embedders:
+            self._embedders[model] = build_embedder(self.settings.embedding.model_copy(update={"model": model}))
+        return self._embedders[model]
+
+    def collection(self, model: str | None = None) -> Collection:
+        return self.store.collection(self.store.facts_for(self.embedder(model), self.settings.ingest), create=False)
+
+    def build(self, spec: str | None = None, filters: ListingFilters | None = None, top_k: int | None = None) -> BaseRetriever:
+        kind, model = parse_spec(spec or self.settings.retrieval.mode)
+        rs = self.settings.retrieval.model_copy(update={"top_k": top_k} if top_k else {})
+        collection = self.collection(model)
+
+        if kind == "bm25":
+            return BM25ListingRetriever(bm25_dir(self.settings.home, collection.name), rs, filters)
+        if kind == "dense":
+            return DenseRetriever(collection, self.embedder(model), rs, filters)
+        wide = rs.model_copy(update={"top_k": max(rs.top_k, rs.candidate_k)})  # fuse deeper lists than we return
+        return HybridRetriever(DenseRetriever(collection, self.embedder(model), wide, filters),
+                               BM25ListingRetriever(bm25_dir(self.settings.home, collection.name), wide, filters), rs)
