@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from ingest.pipeline import Ingestor, read_listings
-from rag_app.chat import ChatEngine, neutralise, render_listings, validate_citations
+from rag_app.chat import ChatEngine, neutralise, validate_citations
 from rag_app.errors import ConfigError
 from rag_app.filters import ListingFilters
 from rag_app.retrievers import HybridRetriever, RetrieverFactory, parse_spec
