@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -116,3 +116,37 @@ class Answer(BaseModel):
     retriever: str = ""
     llm: str = ""
     timings: dict[str, float] = Field(default_factory=dict)
+
+
+class IRSplit(BaseModel):
+    """Queries, a corpus and which documents answer which query (llama-index EmbeddingQAFinetuneDataset / BEIR shape)."""
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant_docs: dict[str, list[str]]
+    graded: dict[str, dict[str, int]] = Field(default_factory=dict, description="Optional graded qrels (query -> doc -> grade).")
+
+    def pairs(self) -> list[tuple[str, str, str]]:
+        """(query id, query, positive document text) for every relevant document present in the corpus."""
+        return [(q, self.queries[q], self.corpus[d]) for q, docs in self.relevant_docs.items() for d in docs
+                if q in self.queries and d in self.corpus]
+
+
+class ScoredPairs(BaseModel):
+    """Sentence pairs with a similarity score in [0, 1] (STS-B) or a 0/1 label (duplicate questions)."""
+
+    sentence1: list[str]
+    sentence2: list[str]
+    score: list[float]
+
+
+class TrainingData(BaseModel):
+    """What `jobrag finetune` trains on: IR splits (pairs datasets, BEIR) or scored pairs (STS-B)."""
+
+    kind: Literal["ir", "scored"]
+    name: str
+    train: IRSplit | ScoredPairs
+    val: IRSplit | ScoredPairs
+    test: IRSplit | ScoredPairs | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    groups: dict[str, str] = Field(default_factory=dict, description="listing id -> leakage group (entity), for the batch sampler.")

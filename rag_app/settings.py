@@ -16,6 +16,13 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_LLM_PROMPT = """Write {n} different search queries that a job seeker might type to find the job posting below.
+Vary them: search-box keywords, a first-person request, an abbreviation or paraphrase of the role, skills or duties,
+and a constraint the posting meets (place, remote, pay, schedule, seniority). Never copy the job title verbatim and
+never name the company. One query per line, no numbering.
+
+Posting:
+{listing}"""
 
 
 class EmbeddingSettings(BaseModel):
@@ -92,6 +99,7 @@ class FinetuneSettings(BaseModel):
     max_seq_length: int = Field(256, ge=16, description="Truncation length during training.")
     seed: int = Field(42, description="Seed for generation, splits, mining and training.")
     queries_per_listing: int = Field(3, ge=1, description="Generated queries per listing.")
+    llm_prompt: str = Field(DEFAULT_LLM_PROMPT, description="gen-pairs --generator llm: prompt with {n} and {listing} placeholders.")
 
 
 class EvalSettings(BaseModel):

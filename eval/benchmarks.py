@@ -1,0 +1,110 @@
+"""Loaders for evaluation and training data in public formats: BEIR directories, jobs corpora, STS-B CSVs.
+
+A BEIR dir is `queries.jsonl` (`_id`, `text`) + `qrels/<split>.tsv` (`query-id corpus-id score`, header line) and,
+unless a corpus is given separately, `corpus.jsonl(.gz)` (`_id`, `title`, `text`). A jobs corpus is JSONL of listings
+(`id, title, company, location, description`, …); a listing's text is its header line, a blank line, the description.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import random
+from pathlib import Path
+
+from rag_app.errors import SourceError
+from rag_app.records import IRSplit, JobListing, ScoredPairs, TrainingData
+
+
+def _jsonl(path: Path) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def is_beir_dir(path: Path) -> bool:
+    return (Path(path) / "queries.jsonl").exists() and (Path(path) / "qrels").is_dir()
+
+
+def is_stsb_dir(path: Path) -> bool:
+    return (Path(path) / "train.csv").exists() and (Path(path) / "dev.csv").exists()
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    if not path.exists():
+        raise SourceError(f"no qrels file {path}")
+    graded: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            graded.setdefault(row["query-id"], {})[row["corpus-id"]] = int(float(row["score"]))
+    return graded
+
+
+def jobs_corpus(path: Path) -> dict[str, str]:
+    """Listing id -> 'header\\n\\ndescription' for a jobs JSONL corpus."""
+    out = {}
+    for row in _jsonl(Path(path)):
+        fields = {k: row.get(k) for k in ("title", "company", "location", "salary", "work_type")}
+        listing = JobListing(id=str(row["id"]), description=row.get("description") or "", **{k: v or None for k, v in fields.items()},
+                             **{"title": row.get("title") or ""})
+        out[listing.id] = f"{listing.header()}\n\n{listing.description}"
+    return out
+
+
+def beir_corpus(directory: Path) -> dict[str, str]:
+    path = next((p for p in (Path(directory) / "corpus.jsonl", Path(directory) / "corpus.jsonl.gz") if p.exists()), None)
+    if path is None:
+        raise SourceError(f"{directory} has no corpus.jsonl(.gz); pass --corpus with a jobs JSONL or BEIR corpus file")
+    return {str(d["_id"]): f"{d.get('title') or ''} {d.get('text') or ''}".strip() for d in _jsonl(path)}
+
+
+def load_corpus(path: Path) -> dict[str, str]:
+    """A corpus file: BEIR-style rows (`_id`, `text`) or jobs listings (`id`, `description`)."""
+    path = Path(path)
+    if path.is_dir():
+        return beir_corpus(path)
+    first = _jsonl(path)[:1] if path.exists() else []
+    if not first:
+        raise SourceError(f"corpus {path} is missing or empty")
+    return beir_corpus(path.parent) if "_id" in first[0] and path.name.startswith("corpus") else jobs_corpus(path)
+
+
+def load_beir(directory: Path, split: str = "test", corpus: dict[str, str] | None = None) -> IRSplit:
+    directory = Path(directory)
+    graded = read_qrels(directory / "qrels" / f"{split}.tsv")
+    queries = {str(q["_id"]): q["text"] for q in _jsonl(directory / "queries.jsonl") if str(q["_id"]) in graded}
+    corpus = corpus if corpus is not None else beir_corpus(directory)
+    relevant = {q: [d for d, s in docs.items() if s >= 1] for q, docs in graded.items() if q in queries}
+    return IRSplit(queries=queries, corpus=corpus, relevant_docs=relevant, graded=graded)
+
+
+def beir_training_data(directory: Path, seed: int = 42, val_fraction: float = 0.1) -> TrainingData:
+    """Train qrels -> train/val (split by query, seeded; BEIR ships no dev split for SciFact); test qrels -> test."""
+    directory = Path(directory)
+    corpus = beir_corpus(directory)
+    train_all = load_beir(directory, "train", corpus)
+    qids = sorted(train_all.relevant_docs)
+    random.Random(seed).shuffle(qids)
+    n_val = max(1, int(len(qids) * val_fraction))
+
+    def subset(ids: list[str]) -> IRSplit:
+        return IRSplit(queries={q: train_all.queries[q] for q in ids}, corpus=corpus, relevant_docs={q: train_all.relevant_docs[q] for q in ids})
+
+    test = load_beir(directory, "test", corpus) if (directory / "qrels" / "test.tsv").exists() else None
+    return TrainingData(kind="ir", name=str(directory), train=subset(qids[n_val:]), val=subset(qids[:n_val]), test=test,
+                        meta={"generator": "beir-train-qrels", "val_fraction": val_fraction})
+
+
+def _sts(path: Path) -> ScoredPairs:
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return ScoredPairs(sentence1=[r["sentence1"] for r in rows], sentence2=[r["sentence2"] for r in rows],
+                       score=[float(r["score"]) / 5.0 for r in rows])
+
+
+def stsb_training_data(directory: Path) -> TrainingData:
+    directory = Path(directory)
+    test = _sts(directory / "test.csv") if (directory / "test.csv").exists() else None
+    return TrainingData(kind="scored", name=str(directory), train=_sts(directory / "train.csv"), val=_sts(directory / "dev.csv"),
+                        test=test, meta={"generator": "stsb", "score_scale": "score / 5"})

@@ -1,0 +1,168 @@
+"""Facts a job seeker would search by, mined from one listing, and the query styles built from them.
+
+Styles mirror how people search: `keyword` (search-box terms), `natural` (a first-person request), `paraphrase`
+(abbreviated or jargon-shifted role + a duty), `skill` (skills/duties mined from the description) and `constraint`
+(a filter the listing satisfies: place, remote, pay floor, part-time, seniority). The title is never used verbatim.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass, field
+
+from rag_app.filters import parse_pay, workplace_of
+from rag_app.records import JobListing
+
+SENIORITY = re.compile(r"\b(senior|sr\.?|junior|jr\.?|lead|principal|staff|i{1,3}|iv|level \d|entry[- ]level|part[- ]time|full[- ]time)\b", re.I)
+ABBREVIATIONS = [
+    ("registered nurse", "RN"), ("licensed practical nurse", "LPN"), ("certified nursing assistant", "CNA"), ("certified public accountant", "CPA"),
+    ("software engineer", "SWE"), ("software developer", "software dev"), ("project manager", "PM"), ("product manager", "PM"),
+    ("human resources", "HR"), ("information technology", "IT"), ("quality assurance", "QA"), ("business analyst", "BA"),
+    ("vice president", "VP"), ("electrical engineer", "EE"), ("mechanical engineer", "ME"), ("customer service", "CS"),
+    ("engineering", "eng"), ("engineer", "eng"), ("manager", "mgr"), ("assistant", "asst"), ("representative", "rep"),
+    ("technician", "tech"), ("administrator", "admin"), ("administrative", "admin"), ("development", "dev"), ("coordinator", "coord"),
+    ("director", "dir"), ("department", "dept"), ("associate", "assoc"), ("specialist", "spec"),
+]
+SYNONYMS = {"nurse": "nursing", "developer": "programmer", "engineer": "engineering", "chef": "cook", "cook": "kitchen",
+            "teacher": "educator", "professor": "faculty", "housekeeper": "hotel room cleaner", "server": "waiter",
+            "referee": "sports official", "trainer": "fitness coach", "accountant": "accounting", "driver": "trucking",
+            "analyst": "analytics", "counselor": "counseling", "librarian": "library", "electrician": "electrical",
+            "designer": "design", "recruiter": "recruiting", "attendant": "housekeeping", "officer": "officer role"}
+US_STATES = {"AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California", "CO": "Colorado", "CT": "Connecticut",
+             "DE": "Delaware", "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois", "IN": "Indiana", "IA": "Iowa",
+             "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana", "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan",
+             "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire",
+             "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio",
+             "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
+             "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington", "WV": "West Virginia",
+             "WI": "Wisconsin", "WY": "Wyoming", "DC": "DC"}
+DUTY_VERBS = set("""manage develop design build maintain prepare perform provide support lead coordinate assist ensure review conduct analyze
+analyse create implement monitor operate train work collaborate communicate respond deliver oversee handle process install inspect
+troubleshoot repair write plan schedule track report evaluate teach care clean cook drive load sell serve officiate supervise administer
+document research test execute organize organise participate identify resolve recommend establish negotiate present greet answer complete
+verify update coach instruct mentor advise audit reconcile underwrite program configure deploy optimize investigate survey estimate draft
+assess calculate compile consult construct design diagnose direct distribute enforce facilitate guide interpret lift market measure
+order partner promote protect purchase recruit run set sort stock transport welcome own partner""".split())
+STYLES = ("keyword", "natural", "paraphrase", "skill", "constraint")
+STYLE_WEIGHTS = (0.3, 0.3, 0.15, 0.1, 0.15)
+
+
+@dataclass
+class Facts:
+    role: str
+    city: str | None = None
+    state: str | None = None
+    workplace: str = "On-site"
+    employment: list[str] = field(default_factory=list)
+    pay: dict = field(default_factory=dict)
+    hourly: bool = False
+    seniority: str | None = None
+    terms: list[str] = field(default_factory=list)
+    duties: list[str] = field(default_factory=list)
+
+
+def core_role(title: str) -> str:
+    """'Senior ICU Registered Nurse - Nights (Float Pool)' -> 'ICU Registered Nurse'."""
+    role = re.split(r"\s[-–|/]\s|,|\(|\[|:", title)[0]
+    role = SENIORITY.sub(" ", role)
+    return " ".join(role.split()) or title
+
+
+def split_location(location: str | None) -> tuple[str | None, str | None]:
+    if not location:
+        return None, None
+    m = re.search(r"([A-Za-z .'-]+),\s*([A-Z]{2})\b", location)
+    if m:
+        return m.group(1).strip().split(" in ")[-1], m.group(2)
+    parts = [p.strip() for p in location.split(",") if p.strip()]
+    return (parts[0] if parts else None), (parts[-1] if len(parts) > 1 else None)
+
+
+def duties_of(description: str) -> list[str]:
+    out = []
+    for line in description.splitlines():
+        line = line.strip().rstrip(".;:")
+        line = re.split(r"[,;:(]", line.lstrip("-•*·– ").strip())[0].strip()
+        words = line.split()[:10]
+        if 4 <= len(words) <= 14 and words[0].lower().rstrip("s") in DUTY_VERBS:
+            out.append(" ".join([words[0].lower().rstrip("s") if words[0].lower().rstrip("s") in DUTY_VERBS else words[0].lower(), *words[1:]]))
+    return out[:12]
+
+
+def _is_hourly(salary: str | None) -> bool:
+    text = (salary or "").lower()
+    amounts = [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]
+    return "hour" in text or (bool(amounts) and max(amounts) < 500 and "year" not in text)
+
+
+def facts_of(listing: JobListing, terms: list[str]) -> Facts:
+    city, state = split_location(listing.location)
+    employment = [e for e in ("Full-time", "Part-time", "Contract", "Temporary", "Internship", "Per diem") if e.lower() in (listing.work_type or "").lower()]
+    level = re.search(r"\b(senior|sr|lead|principal|junior|jr|entry)\b", f"{listing.title} {listing.experience_level or ''}", re.I)
+    return Facts(role=core_role(listing.title), city=city, state=state, workplace=workplace_of(listing.work_type, listing.location),
+                 employment=employment, pay=parse_pay(listing.salary), hourly=_is_hourly(listing.salary), seniority=level.group(1).lower() if level else None,
+                 terms=terms, duties=duties_of(listing.description))
+
+
+def abbreviate(role: str, rng: random.Random) -> str:
+    out = role.lower()
+    for long, short in rng.sample(ABBREVIATIONS, k=len(ABBREVIATIONS)):
+        if long in out and rng.random() < 0.8:
+            out = out.replace(long, short)
+    if out == role.lower():
+        words = out.split()
+        swapped = [SYNONYMS.get(w, w) for w in words]
+        out = " ".join(swapped) if swapped != words else " ".join(words[-2:]) if len(words) > 2 else out
+    return out
+
+
+def place(f: Facts, rng: random.Random) -> str:
+    options = [x for x in (f.city, US_STATES.get(f.state or "", f.state), f.state, f"{f.city} {f.state}" if f.city and f.state else None) if x]
+    if f.workplace == "Remote":
+        options.append("remote")
+    return rng.choice(options) if options else ""
+
+
+def pay_floor(f: Facts) -> str | None:
+    if not f.pay or f.pay.get("currency") != "USD":
+        return None
+    low = f.pay["pay_min"]
+    if f.hourly:
+        return f"${max(int(math.floor(low / 2080)) - 1, 8)}+ an hour"
+    return f"at least ${int(low // 5000 * 5)}k" if low >= 20_000 else None
+
+
+def render(style: str, f: Facts, rng: random.Random) -> str | None:
+    role = f.role.lower()
+    terms = rng.sample(f.terms, k=min(len(f.terms), rng.randint(1, 3)))
+    where = place(f, rng)
+    duty = rng.choice(f.duties) if f.duties else None
+    if style == "keyword":
+        parts = [rng.choice([role, abbreviate(f.role, rng)]), *terms, where]
+        return " ".join(p for p in parts if p)
+    if style == "natural":
+        emp = f.employment[0].lower() if f.employment else "full-time"
+        templates = [f"I'm looking for a {emp} {role} job" + (f" in {where}" if where and where != "remote" else ""),
+                     f"any openings for a {role} who knows {' and '.join(terms)}?" if terms else None,
+                     f"I want to work as a {role} where I {duty}" if duty else None,
+                     f"jobs where I would {duty}" + (f" near {where}" if where else "") if duty else None,
+                     f"I have experience with {', '.join(terms)} and want a {role} position" if terms else None]
+        return rng.choice([t for t in templates if t])
+    if style == "paraphrase":
+        short = abbreviate(f.role, rng)
+        tail = duty or " ".join(terms)
+        return f"{short} - {tail}" + (f", {f.state}" if f.state and rng.random() < 0.6 else "")
+    if style == "skill":
+        if not terms and not duty:
+            return None
+        return rng.choice([t for t in (f"{' '.join(terms)} jobs" if terms else None, f"{duty} {role}" if duty else None) if t])
+    constraints = [c for c in (
+        "remote" if f.workplace == "Remote" else None, "hybrid" if f.workplace == "Hybrid" else None,
+        "part-time" if "Part-time" in f.employment else None, pay_floor(f),
+        f"in {f.city} {f.state}" if f.city and f.state else None, f"{f.seniority} level" if f.seniority else None) if c]
+    if not constraints:
+        return None
+    picked = rng.sample(constraints, k=min(len(constraints), rng.randint(1, 2)))
+    return f"{rng.choice([role, abbreviate(f.role, rng)])} job " + " ".join(picked)

@@ -1,0 +1,164 @@
+"""Fine-tune a sentence-transformers model: SentenceTransformerTrainer + TrainingArguments + a loss + an evaluator.
+
+Losses (`finetune.loss`): `mnrl` (default; in-batch negatives with mined hard negatives, a no-duplicates sampler that
+also keeps listings of one entity out of the same batch), `cached-mnrl` (GradCache: large effective batches on small
+memory), `cosent` (scored pairs, e.g. STS-B), `contrastive` (0/1 labelled pairs), `triplet`; `finetune.matryoshka` wraps
+any of them in MatryoshkaLoss. IR data is evaluated on its val split each epoch (InformationRetrievalEvaluator) and the
+best checkpoint is kept; scored pairs use EmbeddingSimilarityEvaluator. Multi-GPU: launch with `torchrun`/`accelerate`,
+the trainer distributes itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rag_app.errors import ConfigError
+from rag_app.records import IRSplit, ScoredPairs, TrainingData
+
+logger = logging.getLogger(__name__)
+LOSSES = ("mnrl", "cached-mnrl", "cosent", "contrastive", "triplet")
+MIN_PAIRS = 50
+
+
+def ir_evaluator(split: IRSplit, name: str, batch_size: int = 32) -> Any:
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    return InformationRetrievalEvaluator(queries=split.queries, corpus=split.corpus, relevant_docs={q: set(d) for q, d in split.relevant_docs.items()},
+                                         name=name, mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 3, 10], precision_recall_at_k=[10, 100],
+                                         map_at_k=[100], batch_size=batch_size, show_progress_bar=False)
+
+
+def sts_evaluator(split: ScoredPairs, name: str) -> Any:
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    return EmbeddingSimilarityEvaluator(split.sentence1, split.sentence2, split.score, name=name, show_progress_bar=False)
+
+
+def evaluator_for(data: TrainingData, split: IRSplit | ScoredPairs, name: str) -> Any:
+    return ir_evaluator(split, name) if isinstance(split, IRSplit) else sts_evaluator(split, name)
+
+
+def primary_metric(data: TrainingData, name: str) -> str:
+    return f"{name}_cosine_ndcg@10" if data.kind == "ir" else f"{name}_spearman_cosine"
+
+
+def check(data: TrainingData, loss: str) -> None:
+    if loss not in LOSSES:
+        raise ConfigError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+    n = len(data.train.pairs()) if isinstance(data.train, IRSplit) else len(data.train.score)
+    if n < MIN_PAIRS:
+        raise ConfigError(f"only {n} training pairs in {data.name!r}; need at least {MIN_PAIRS} (generate more with `jobrag gen-pairs`)")
+    for split_name in ("val",):
+        split = getattr(data, split_name)
+        if (isinstance(split, IRSplit) and not split.pairs()) or (isinstance(split, ScoredPairs) and not split.score):
+            raise ConfigError(f"the {split_name} split of {data.name!r} is empty; regenerate the dataset or pick larger fractions")
+    if data.kind == "scored" and loss not in ("cosent", "contrastive"):
+        raise ConfigError(f"{data.name!r} holds scored pairs: use --loss cosent (similarity scores) or contrastive (0/1 labels)")
+    if data.kind == "ir" and loss in ("cosent", "contrastive"):
+        raise ConfigError(f"{data.name!r} holds (query, document) pairs: use --loss mnrl, cached-mnrl or triplet")
+
+
+def build_loss(name: str, model: Any, matryoshka: bool, mini_batch_size: int = 16) -> Any:
+    from sentence_transformers.sentence_transformer import losses
+
+    builders = {
+        "mnrl": lambda: losses.MultipleNegativesRankingLoss(model),
+        "cached-mnrl": lambda: losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size),
+        "cosent": lambda: losses.CoSENTLoss(model),
+        "contrastive": lambda: losses.ContrastiveLoss(model),
+        "triplet": lambda: losses.TripletLoss(model),
+    }
+    loss = builders[name]()
+    if matryoshka:
+        dim = model.get_embedding_dimension()
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=[d for d in (dim, 256, 128, 64) if d <= dim])
+    return loss
+
+
+def train_dataset(data: TrainingData, loss: str) -> tuple[Any, list[str]]:
+    """HF Dataset with the columns the loss expects, plus the entity of each row."""
+    from datasets import Dataset
+
+    if isinstance(data.train, ScoredPairs):
+        label = "score" if loss == "cosent" else "label"
+        values = data.train.score if loss == "cosent" else [int(round(s)) for s in data.train.score]
+        return Dataset.from_dict({"sentence1": data.train.sentence1, "sentence2": data.train.sentence2, label: values}), []
+    rows = [(q, text, doc) for q, docs in data.train.relevant_docs.items() for doc in docs
+            if q in data.train.queries and (text := data.train.corpus.get(doc)) is not None]
+    entities = [data.groups.get(doc, doc) for _, _, doc in rows]
+    return Dataset.from_dict({"anchor": [data.train.queries[q] for q, _, _ in rows], "positive": [t for _, t, _ in rows]}), entities
+
+
+def fit(data: TrainingData, base_model: str, out_dir: Path, settings: Any, hard_negatives: bool = True,
+        extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1) -> dict[str, Any]:
+    """Train and save to `out_dir` (model + card); returns the run record the manifest is built from."""
+    import torch
+    from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData, SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainingArguments as Args
+
+    from finetune.negatives import mine
+    from rag_app.models import resolve_model, weights_hash
+
+    loss_name = settings.loss
+    check(data, loss_name)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    model = SentenceTransformer(resolve_model(base_model), model_card_data=SentenceTransformerModelCardData(
+        language="en", license="apache-2.0", model_name=f"jobrag fine-tune of {base_model} on {data.name}"))
+    model.max_seq_length = settings.max_seq_length
+    base_hash = weights_hash(model)
+    val_eval = evaluator_for(data, data.val, "val")
+    extra = {name: (evaluator_for(d, d.test or d.val, name) if isinstance(d, TrainingData) else ir_evaluator(d, name))
+             for name, d in (extra_evals or {}).items()}
+    before = {**val_eval(model), **{k: v for e in extra.values() for k, v in e(model).items()}}
+    timings["eval_before_s"] = time.perf_counter() - t
+
+    dataset, entities = train_dataset(data, loss_name)
+    neg_stats: dict[str, int] = {}
+    if hard_negatives and data.kind == "ir" and loss_name in ("mnrl", "cached-mnrl", "triplet"):
+        t = time.perf_counter()
+        by_text = {text: doc for doc, text in data.train.corpus.items()}
+        dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()))
+        entities = [data.groups.get(by_text.get(p, ""), p) for p in dataset["positive"]]
+        timings["mining_s"] = time.perf_counter() - t
+    elif loss_name == "triplet":
+        raise ConfigError("--loss triplet needs hard negatives (drop --no-negatives)")
+
+    cuda = torch.cuda.is_available()
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    if entities and loss_name in ("mnrl", "cached-mnrl"):
+        from functools import partial
+
+        from finetune.sampler import EntityNoDuplicatesBatchSampler
+
+        sampler: Any = partial(EntityNoDuplicatesBatchSampler, entities=entities)  # picklable: the trainer saves its args
+    else:
+        sampler = BatchSamplers.NO_DUPLICATES if data.kind == "ir" else BatchSamplers.BATCH_SAMPLER
+    with tempfile.TemporaryDirectory(prefix="jobrag-ckpt-") as ckpt:
+        args = Args(output_dir=ckpt, num_train_epochs=settings.epochs, max_steps=max_steps, per_device_train_batch_size=settings.batch_size,
+                    learning_rate=settings.learning_rate, warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio in transformers 5 seed=settings.seed, data_seed=settings.seed,
+                    fp16=cuda and not torch.cuda.is_bf16_supported(), bf16=cuda and torch.cuda.is_bf16_supported(),
+                    eval_strategy="epoch" if max_steps < 0 else "steps", save_strategy="epoch" if max_steps < 0 else "steps",
+                    eval_steps=max(max_steps, 1) if max_steps > 0 else None, save_steps=max(max_steps, 1) if max_steps > 0 else None,
+                    load_best_model_at_end=True, metric_for_best_model=f"eval_{primary_metric(data, 'val')}", greater_is_better=True,
+                    save_total_limit=2, logging_steps=10, report_to="none", disable_tqdm=False, batch_sampler=sampler)
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=build_loss(loss_name, model, settings.matryoshka),
+                                             evaluator=val_eval)
+        t = time.perf_counter()
+        result = trainer.train()
+        timings["train_s"] = time.perf_counter() - t
+        history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h or any(k.startswith("eval_val") for k in h)]
+    t = time.perf_counter()
+    after = {**val_eval(model), **{k: v for e in extra.values() for k, v in e(model).items()}}
+    timings["eval_after_s"] = time.perf_counter() - t
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(str(out_dir))
+    return {"base_model": base_model, "base_weights": base_hash, "weights": weights_hash(model), "loss": loss_name,
+            "matryoshka": settings.matryoshka, "hard_negatives": neg_stats, "train_rows": len(dataset), "steps": result.global_step,
+            "train_loss": result.training_loss, "before": before, "after": after, "timings": timings, "history": history,
+            "primary_metric": primary_metric(data, "val")}
