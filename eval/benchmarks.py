@@ -45,9 +45,8 @@ def jobs_corpus(path: Path) -> dict[str, str]:
     """Listing id -> 'header\\n\\ndescription' for a jobs JSONL corpus."""
     out = {}
     for row in _jsonl(Path(path)):
-        fields = {k: row.get(k) for k in ("title", "company", "location", "salary", "work_type")}
-        listing = JobListing(id=str(row["id"]), description=row.get("description") or "", **{k: v or None for k, v in fields.items()},
-                             **{"title": row.get("title") or ""})
+        fields = {k: row.get(k) or None for k in ("company", "location", "salary", "work_type")}
+        listing = JobListing(id=str(row["id"]), title=row.get("title") or "", description=row.get("description") or "", **fields)
         out[listing.id] = f"{listing.header()}\n\n{listing.description}"
     return out
 

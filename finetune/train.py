@@ -109,7 +109,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path, settings: Any, hard_
     t = time.perf_counter()
     model = SentenceTransformer(resolve_model(base_model), model_card_data=SentenceTransformerModelCardData(
         language="en", license="apache-2.0", model_name=f"jobrag fine-tune of {base_model} on {data.name}"))
-    model.max_seq_length = settings.max_seq_length
+    serve_length = model.max_seq_length  # evaluate and save at the model's own length; train at settings.max_seq_length
     base_hash = weights_hash(model)
     val_eval = evaluator_for(data, data.val, "val")
     extra = {name: (evaluator_for(d, d.test or d.val, name) if isinstance(d, TrainingData) else ir_evaluator(d, name))
@@ -117,6 +117,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path, settings: Any, hard_
     before = {**val_eval(model), **{k: v for e in extra.values() for k, v in e(model).items()}}
     timings["eval_before_s"] = time.perf_counter() - t
 
+    model.max_seq_length = settings.max_seq_length
     dataset, entities = train_dataset(data, loss_name)
     neg_stats: dict[str, int] = {}
     if hard_negatives and data.kind == "ir" and loss_name in ("mnrl", "cached-mnrl", "triplet"):
@@ -153,6 +154,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path, settings: Any, hard_
         result = trainer.train()
         timings["train_s"] = time.perf_counter() - t
         history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h or any(k.startswith("eval_val") for k in h)]
+    model.max_seq_length = serve_length
     t = time.perf_counter()
     after = {**val_eval(model), **{k: v for e in extra.values() for k, v in e(model).items()}}
     timings["eval_after_s"] = time.perf_counter() - t
