@@ -93,12 +93,41 @@ def train_dataset(data: TrainingData, loss: str) -> tuple[Any, list[str]]:
     return Dataset.from_dict({"anchor": [data.train.queries[q] for q, _, _ in rows], "positive": [t for _, t, _ in rows]}), entities
 
 
-def fit(data: TrainingData, base_model: str, out_dir: Path, settings: Any, hard_negatives: bool = True,
-        extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1) -> dict[str, Any]:
-    """Train and save to `out_dir` (model + card); returns the run record the manifest is built from."""
+def _sampler(data: TrainingData, loss_name: str, entities: list[str]) -> Any:
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    if entities and loss_name in ("mnrl", "cached-mnrl"):
+        from functools import partial
+
+        from finetune.sampler import EntityNoDuplicatesBatchSampler
+
+        return partial(EntityNoDuplicatesBatchSampler, entities=entities)  # picklable: the trainer saves its args
+    return BatchSamplers.NO_DUPLICATES if data.kind == "ir" else BatchSamplers.BATCH_SAMPLER
+
+
+def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_steps: int, evaluate: bool) -> Any:
     import torch
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    cuda = torch.cuda.is_available()
+    every = "epoch" if max_steps < 0 else "steps"
+    schedule = dict(eval_strategy=every, save_strategy=every, load_best_model_at_end=True, greater_is_better=True,
+                    metric_for_best_model=f"eval_{primary_metric(data, 'val')}", save_total_limit=2)
+    if max_steps > 0:
+        schedule |= dict(eval_steps=max_steps, save_steps=max_steps)
+    if not evaluate:
+        schedule = dict(eval_strategy="no", save_strategy="no")
+    return SentenceTransformerTrainingArguments(
+        output_dir=output_dir, num_train_epochs=settings.epochs, max_steps=max_steps, per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate, warmup_steps=settings.warmup_ratio,  # transformers 5: a float < 1 is a ratio
+        seed=settings.seed, data_seed=settings.seed, fp16=cuda and not torch.cuda.is_bf16_supported(),
+        bf16=cuda and torch.cuda.is_bf16_supported(), logging_steps=10, report_to="none", batch_sampler=sampler, **schedule)
+
+
+def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any, hard_negatives: bool = True,
+        extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1, evaluate: bool = True) -> dict[str, Any]:
+    """Train and save to `out_dir` (model + card); returns the run record the manifest is built from."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData, SentenceTransformerTrainer
-    from sentence_transformers import SentenceTransformerTrainingArguments as Args
 
     from finetune.negatives import mine
     from rag_app.models import resolve_model, weights_hash
@@ -111,10 +140,10 @@ def fit(data: TrainingData, base_model: str, out_dir: Path, settings: Any, hard_
         language="en", license="apache-2.0", model_name=f"jobrag fine-tune of {base_model} on {data.name}"))
     serve_length = model.max_seq_length  # evaluate and save at the model's own length; train at settings.max_seq_length
     base_hash = weights_hash(model)
-    val_eval = evaluator_for(data, data.val, "val")
-    extra = {name: (evaluator_for(d, d.test or d.val, name) if isinstance(d, TrainingData) else ir_evaluator(d, name))
-             for name, d in (extra_evals or {}).items()}
-    before = {**val_eval(model), **{k: v for e in extra.values() for k, v in e(model).items()}}
+    evaluators = {"val": evaluator_for(data, data.val, "val")} if evaluate else {}
+    for name, d in (extra_evals or {}).items() if evaluate else ():
+        evaluators[name] = evaluator_for(d, d.test or d.val, name) if isinstance(d, TrainingData) else ir_evaluator(d, name)
+    before = {k: v for e in evaluators.values() for k, v in e(model).items()}
     timings["eval_before_s"] = time.perf_counter() - t
 
     model.max_seq_length = settings.max_seq_length
@@ -129,38 +158,22 @@ def fit(data: TrainingData, base_model: str, out_dir: Path, settings: Any, hard_
     elif loss_name == "triplet":
         raise ConfigError("--loss triplet needs hard negatives (drop --no-negatives)")
 
-    cuda = torch.cuda.is_available()
-    from sentence_transformers.base.sampler import BatchSamplers
-
-    if entities and loss_name in ("mnrl", "cached-mnrl"):
-        from functools import partial
-
-        from finetune.sampler import EntityNoDuplicatesBatchSampler
-
-        sampler: Any = partial(EntityNoDuplicatesBatchSampler, entities=entities)  # picklable: the trainer saves its args
-    else:
-        sampler = BatchSamplers.NO_DUPLICATES if data.kind == "ir" else BatchSamplers.BATCH_SAMPLER
     with tempfile.TemporaryDirectory(prefix="jobrag-ckpt-") as ckpt:
-        args = Args(output_dir=ckpt, num_train_epochs=settings.epochs, max_steps=max_steps, per_device_train_batch_size=settings.batch_size,
-                    learning_rate=settings.learning_rate, warmup_steps=settings.warmup_ratio,  # a float < 1 is a ratio in transformers 5 seed=settings.seed, data_seed=settings.seed,
-                    fp16=cuda and not torch.cuda.is_bf16_supported(), bf16=cuda and torch.cuda.is_bf16_supported(),
-                    eval_strategy="epoch" if max_steps < 0 else "steps", save_strategy="epoch" if max_steps < 0 else "steps",
-                    eval_steps=max(max_steps, 1) if max_steps > 0 else None, save_steps=max(max_steps, 1) if max_steps > 0 else None,
-                    load_best_model_at_end=True, metric_for_best_model=f"eval_{primary_metric(data, 'val')}", greater_is_better=True,
-                    save_total_limit=2, logging_steps=10, report_to="none", disable_tqdm=False, batch_sampler=sampler)
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=build_loss(loss_name, model, settings.matryoshka),
-                                             evaluator=val_eval)
+        trainer = SentenceTransformerTrainer(model=model, args=_args(settings, ckpt, data, _sampler(data, loss_name, entities), max_steps, evaluate),
+                                             train_dataset=dataset, loss=build_loss(loss_name, model, settings.matryoshka),
+                                             evaluator=evaluators.get("val"))
         t = time.perf_counter()
         result = trainer.train()
         timings["train_s"] = time.perf_counter() - t
-        history = [h for h in trainer.state.log_history if "loss" in h or "eval_loss" in h or any(k.startswith("eval_val") for k in h)]
+        history = [h for h in trainer.state.log_history if "loss" in h or any(k.startswith("eval_val") for k in h)]
     model.max_seq_length = serve_length
     t = time.perf_counter()
-    after = {**val_eval(model), **{k: v for e in extra.values() for k, v in e(model).items()}}
+    after = {k: v for e in evaluators.values() for k, v in e(model).items()}
     timings["eval_after_s"] = time.perf_counter() - t
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(str(out_dir))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        model.save(str(out_dir))
     return {"base_model": base_model, "base_weights": base_hash, "weights": weights_hash(model), "loss": loss_name,
             "matryoshka": settings.matryoshka, "hard_negatives": neg_stats, "train_rows": len(dataset), "steps": result.global_step,
             "train_loss": result.training_loss, "before": before, "after": after, "timings": timings, "history": history,
-            "primary_metric": primary_metric(data, "val")}
+            "primary_metric": primary_metric(data, "val"), "max_seq_length": {"train": settings.max_seq_length, "serve": serve_length}}

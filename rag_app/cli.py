@@ -339,6 +339,40 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     console.print(f"use it: JOBRAG_EMBEDDING__MODEL={out} jobrag ingest   (or the `finetuned` profile)")
 
 
+@bench_app.command("train")
+def bench_train(pairs: Annotated[Optional[Path], typer.Option(help="gen-pairs dir (default: generate from the sample into a temp dir).")] = None,
+                steps: Annotated[int, typer.Option(min=1, help="Training steps to time.")] = 20,
+                batch_size: Annotated[Optional[int], typer.Option(min=2)] = None,
+                max_seq_length: Annotated[Optional[int], typer.Option(min=16)] = None,
+                loss: Annotated[Optional[str], typer.Option()] = None,
+                negatives: Annotated[bool, typer.Option("--negatives/--no-negatives")] = True) -> None:
+    """Time N fine-tuning steps (no evaluation): s/step, pairs/s, peak memory."""
+    import resource
+    import tempfile
+
+    from finetune.pairs import TemplateGenerator, build_dataset, load_training_data
+    from finetune.train import fit
+    from ingest.pipeline import read_listings
+
+    overrides = {k: v for k, v in dict(batch_size=batch_size, max_seq_length=max_seq_length, loss=loss).items() if v is not None}
+    settings = _settings(None, None, finetune=overrides)
+    _quiet_transformers()
+    with tempfile.TemporaryDirectory(prefix="jobrag-bench-train-") as tmp:
+        if pairs is None:
+            read = read_listings("sample", settings)
+            gen = TemplateGenerator(read.listings, settings.finetune.queries_per_listing, settings.finetune.seed)
+            build_dataset(read.listings, {x.id: gen(x) for x in read.listings}, Path(tmp), {"generator": "template"}, settings.finetune.seed)
+            pairs = Path(tmp)
+        run = fit(load_training_data(pairs), settings.finetune.base_model, None, settings.finetune, hard_negatives=negatives,
+                  max_steps=steps, evaluate=False)
+    fs = settings.finetune
+    train_s = run["timings"]["train_s"]
+    console.print(_kv_table(f"bench train: {fs.base_model}, {fs.loss}, batch {fs.batch_size}, max_seq_length {fs.max_seq_length}", {
+        "steps": run["steps"], "seconds_per_step": f"{train_s / run['steps']:.2f}", "rows_per_s": f"{run['steps'] * fs.batch_size / train_s:.1f}",
+        "mining_s": f"{run['timings'].get('mining_s', 0):.1f}", "peak_rss_mb": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
+        "columns": "anchor, positive, negative" if run["hard_negatives"] else "anchor, positive"}))
+
+
 def _quiet_transformers() -> None:
     try:
         from transformers.utils import logging as hf_logging
