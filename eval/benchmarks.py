@@ -72,7 +72,7 @@ def load_corpus(path: Path) -> dict[str, str]:
 def load_beir(directory: Path, split: str = "test", corpus: dict[str, str] | None = None) -> IRSplit:
     directory = Path(directory)
     graded = read_qrels(directory / "qrels" / f"{split}.tsv")
-    queries = {str(q["_id"]): q["text"] for q in _jsonl(directory / "queries.jsonl") if str(q["_id"]) in graded}
+    queries = {str(q["_id"]): q["text"] for q in _jsonl(directory / "queries.jsonl")}  # all: queries without qrels are reported
     corpus = corpus if corpus is not None else beir_corpus(directory)
     relevant = {q: [d for d, s in docs.items() if s >= 1] for q, docs in graded.items() if q in queries}
     return IRSplit(queries=queries, corpus=corpus, relevant_docs=relevant, graded=graded)

@@ -27,7 +27,8 @@ MIN_PAIRS = 50
 def ir_evaluator(split: IRSplit, name: str, batch_size: int = 32) -> Any:
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    return InformationRetrievalEvaluator(queries=split.queries, corpus=split.corpus, relevant_docs={q: set(d) for q, d in split.relevant_docs.items()},
+    queries = {q: t for q, t in split.queries.items() if split.relevant_docs.get(q)}
+    return InformationRetrievalEvaluator(queries=queries, corpus=split.corpus, relevant_docs={q: set(d) for q, d in split.relevant_docs.items() if d},
                                          name=name, mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 3, 10], precision_recall_at_k=[10, 100],
                                          map_at_k=[100], batch_size=batch_size, show_progress_bar=False)
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from rag_app import cli_train
+from rag_app import cli_eval, cli_train
 from rag_app.cli_common import (
     EmbedderOpt,
     FilterOpt,
@@ -40,6 +40,7 @@ bench_app = typer.Typer(help="Benchmarks that print speed figures measured on th
 app.add_typer(config_app, name="config")
 app.add_typer(bench_app, name="bench")
 app.command("gen-pairs")(cli_train.gen_pairs)
+app.command("compare")(cli_eval.compare)
 app.command("finetune")(cli_train.finetune)
 bench_app.command("train")(cli_train.bench_train)
 

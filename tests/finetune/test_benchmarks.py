@@ -25,7 +25,7 @@ def test_beir_dir_loads_with_graded_qrels(tmp_path: Path) -> None:
     d = _beir(tmp_path / "b")
     assert is_beir_dir(d) and not is_stsb_dir(d)
     test = load_beir(d, "test")
-    assert set(test.queries) == {f"q{i}" for i in range(15, 20)} and test.corpus["d3"] == "T3 text 3"
+    assert set(test.relevant_docs) == {f"q{i}" for i in range(15, 20)} and test.corpus["d3"] == "T3 text 3"
     assert test.graded["q15"] == {"d15": 2} and test.relevant_docs["q19"] == ["d19"]  # grade 0 is not relevant
     data = beir_training_data(d, seed=0, val_fraction=0.2)
     assert len(data.train.queries) == 12 and len(data.val.queries) == 3 and not set(data.train.queries) & set(data.val.queries)
@@ -43,8 +43,8 @@ def test_jobs_corpus_text_is_header_then_description(tmp_path: Path) -> None:
 def test_real_benchmarks_match_their_published_counts() -> None:
     scifact = SHARED_DATA / "benchmarks" / "scifact"
     test = load_beir(scifact, "test")
-    assert len(test.queries) == 300 and len(test.corpus) == 5183 and sum(map(len, test.relevant_docs.values())) == 339
+    assert len(test.relevant_docs) == 300 and len(test.corpus) == 5183 and sum(map(len, test.relevant_docs.values())) == 339
     sts = stsb_training_data(SHARED_DATA / "benchmarks" / "stsb")
     assert (len(sts.train.score), len(sts.val.score), len(sts.test.score)) == (5749, 1500, 1379) and max(sts.train.score) <= 1.0
     dev = load_beir(SHARED_DATA / "jobs" / "dev_a", "test", load_corpus(SHARED_DATA / "jobs" / "jobs_a.jsonl"))
-    assert len(dev.queries) == 80 and len(dev.corpus) == 5708 and sum(map(len, dev.relevant_docs.values())) == 737
+    assert len(dev.relevant_docs) == 80 and len(dev.corpus) == 5708 and sum(map(len, dev.relevant_docs.values())) == 737

@@ -7,7 +7,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINES = {"ingest", "finetune", "eval"}
-TOP = {"rag_app.cli", "rag_app.cli_train", "rag_app.cli_common", "streamlit_app"}
+TOP = {"rag_app.cli", "rag_app.cli_train", "rag_app.cli_eval", "rag_app.cli_common", "streamlit_app"}
 
 
 def _imports(path: Path) -> set[str]:

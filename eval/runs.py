@@ -1,0 +1,95 @@
+"""Runs: N labelled retrievers over one query set, scored per query against graded qrels.
+
+Retrievers come in built (llama-index `BaseRetriever`s from the spec strings); this module only times them, keeps
+their top-k listing ids and turns rankings into per-query metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from eval.metrics import METRICS, mean, query_metrics
+from rag_app.records import IRSplit
+
+logger = logging.getLogger(__name__)
+SUMMARY_KEYS = {"ndcg@10": "ndcg@10", "mrr@10": "rr@10", "recall@10": "recall@10", "recall@100": "recall@100", "hit@1": "hit@1",
+                "hit@3": "hit@3", "hit@10": "hit@10", "map@100": "map@100"}
+
+
+@dataclass
+class Run:
+    label: str
+    spec: str
+    rankings: dict[str, list[str]] = field(default_factory=dict)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    ms_per_query: float = 0.0
+    model_size_mb: float | None = None
+
+    def summary(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {name: mean([m[key] for m in self.per_query.values()]) for name, key in SUMMARY_KEYS.items()}
+        if any("judged@10" in m for m in self.per_query.values()):
+            out["judged@10"] = mean([m.get("judged@10") for m in self.per_query.values()])
+        out["ms_per_query"] = self.ms_per_query
+        out["model_size_mb"] = self.model_size_mb
+        return out
+
+
+def load_judged(path: Path | None) -> dict[str, set[str]] | None:
+    """`judgments_all.tsv` (grade-0 pairs included): which listings were judged per query, to report Judged@10."""
+    if path is None or not Path(path).exists():
+        return None
+    judged: dict[str, set[str]] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines()[1:]:
+        qid, doc, *_ = line.split("\t")
+        judged.setdefault(qid, set()).add(doc)
+    return judged
+
+
+def model_size_mb(path_or_name: str | None) -> float | None:
+    if not path_or_name:
+        return None
+    from rag_app.models import resolve_model
+
+    root = Path(resolve_model(path_or_name))
+    if not root.is_dir():
+        return None
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt")) / 2**20
+
+
+def run_one(label: str, spec: str, retriever: Any, split: IRSplit, judged: Mapping[str, set[str]] | None, model: str | None = None,
+            progress: bool = True) -> Run:
+    run = Run(label=label, spec=spec, model_size_mb=model_size_mb(model))
+    elapsed = 0.0
+    for qid, text in tqdm(split.queries.items(), desc=f"run {label}", disable=not progress):
+        t = time.perf_counter()
+        hits = retriever.retrieve(text)
+        elapsed += time.perf_counter() - t
+        run.rankings[qid] = [str(h.node.metadata.get("listing_id", h.node.node_id)) for h in hits]
+        run.scores[qid] = [float(h.score or 0.0) for h in hits]
+        grades = split.graded.get(qid) or {d: 1 for d in split.relevant_docs.get(qid, [])}
+        run.per_query[qid] = query_metrics(run.rankings[qid], grades, judged.get(qid, set()) if judged is not None else None)
+    run.ms_per_query = 1000 * elapsed / max(len(split.queries), 1)
+    return run
+
+
+def check_split(split: IRSplit, corpus_ids: set[str]) -> list[str]:
+    """Problems that would make a mean silently wrong: qrels ids missing from the corpus, queries without qrels."""
+    problems = []
+    missing = sorted({d for docs in split.graded.values() for d in docs} - corpus_ids) if split.graded else []
+    if missing:
+        problems.append(f"{len(missing)} judged ids are not in the corpus (e.g. {', '.join(missing[:3])}); they can never be retrieved")
+    unjudged = [q for q in split.queries if not any(g >= 1 for g in (split.graded.get(q) or {}).values()) and not split.relevant_docs.get(q)]
+    if unjudged:
+        problems.append(f"{len(unjudged)} queries have no relevant document in the qrels and are left out (e.g. {', '.join(unjudged[:3])})")
+    return problems
+
+
+__all__ = ["METRICS", "Run", "check_split", "load_judged", "run_one"]
