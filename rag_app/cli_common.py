@@ -36,7 +36,7 @@ def cli_settings(embedder: str | None = None, maps: list[str] | None = None, **s
     return load_settings(**overrides)
 
 def kv_table(title: str, rows: dict[str, Any]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", min_width=min(len(title) + 2, 120))
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in rows.items():

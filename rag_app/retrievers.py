@@ -101,7 +101,7 @@ class BM25ListingRetriever(BaseRetriever):
         super().__init__()
         if not (path / "jobrag.json").exists():
             raise ConfigError(f"no BM25 index at {path}: run `jobrag ingest` (it builds one beside each collection)")
-        self.bm25 = BM25Retriever.from_persist_dir(str(path))
+        self.bm25 = BM25Retriever.from_persist_dir(str(path), show_progress=False)
         self.settings, self.filters = settings, filters or ListingFilters()
         n_docs = len(self.bm25.corpus)
         self.bm25.similarity_top_k = min(settings.candidate_k, n_docs)
