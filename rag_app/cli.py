@@ -117,7 +117,7 @@ def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, f
 
     settings = cli_settings(embedder, None, llm={"mode": llm} if llm else {})
     try:
-        parsed = ListingFilters.parse(filters or [])
+        parsed = ListingFilters.parse(filters) if filters else None  # None: retrieval.filters from the settings
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     quiet_transformers()

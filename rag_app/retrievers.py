@@ -168,6 +168,7 @@ class RetrieverFactory:
     def build(self, spec: str | None = None, filters: ListingFilters | None = None, top_k: int | None = None) -> BaseRetriever:
         kind, model = parse_spec(spec or self.settings.retrieval.mode)
         rs = self.settings.retrieval.model_copy(update={"top_k": top_k} if top_k else {})
+        filters = filters if filters is not None else rs.filters
         collection = self.collection(model)
 
         if kind == "bm25":

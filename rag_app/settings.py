@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from rag_app.filters import ListingFilters
+
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_LLM_PROMPT = """Write {n} different search queries that a job seeker might type to find the job posting below.
 Vary them: search-box keywords, a first-person request, an abbreviation or paraphrase of the role, skills or duties,
@@ -68,6 +70,8 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0, description="hybrid: weight of the dense ranking in reciprocal-rank fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="hybrid: weight of the BM25 ranking in reciprocal-rank fusion.")
     rrf_k: int = Field(60, ge=1, description="hybrid: the k constant of reciprocal-rank fusion.")
+    filters: ListingFilters = Field(default_factory=ListingFilters, description="Default listing filters (location, workplace, employment, "
+                                                                                "min_pay, currency, level); --filter flags replace them.")
 
 
 class LLMSettings(BaseModel):

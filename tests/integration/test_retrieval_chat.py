@@ -83,6 +83,10 @@ def test_filters_apply_in_every_retriever(factory) -> None:
     assert ids(factory.build("dense", ListingFilters(employment="Part-time")).retrieve("chef")) [0] == "sushi-1"
     assert ids(factory.build("dense", ListingFilters(level="Senior")).retrieve("accountant"))[0] == "cpa-1"
     assert ListingFilters.parse(["workplace=Remote,Hybrid", "min_pay=90000"]).workplace == ["Remote", "Hybrid"]
+    from_settings = RetrieverFactory(factory.settings.model_copy(update={"retrieval": factory.settings.retrieval.model_copy(
+        update={"filters": ListingFilters(workplace=["Remote"])})}), factory.store)
+    from_settings._embedders = factory._embedders
+    assert set(ids(from_settings.build("dense").retrieve("data engineer python"))) <= {"de-1", "evil-1"}  # settings default applies
     with pytest.raises(ValueError, match="KEY one of"):
         ListingFilters.parse(["colour=red"])
 
