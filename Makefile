@@ -33,6 +33,9 @@ test-all: install
 
 bench: install
 	$(JOBRAG) bench ingest --source sample
+	$(JOBRAG) ingest --source sample --no-progress
+	$(JOBRAG) bench query --n 50 --generate 2
+	$(JOBRAG) bench train --steps 10
 
 lint: install
 	$(VENV)/bin/ruff check rag_app ingest finetune eval tests
