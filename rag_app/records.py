@@ -100,7 +100,8 @@ class SourceListing(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     def header(self) -> str:
-        return " | ".join(v for v in (self.title, self.company, self.location, self.salary, self.work_type) if v)
+        """The same header line the listing was embedded with."""
+        return " | ".join(v for f in HEADER_FIELDS if (v := getattr(self, f)))
 
 
 class Answer(BaseModel):
