@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from rag_app.retrievers import collapse
+from rag_app.store import pages
 
 DEFAULT_QUERIES = ["remote python data engineer", "night shift icu nurse", "part-time line cook weekends", "senior civil engineer PE licence",
                    "staff accountant cpa hybrid", "entry level customer support remote", "cdl-a truck driver home weekly",
@@ -34,14 +35,11 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def _all_vectors(collection: Any) -> tuple[np.ndarray, list[dict]]:
-    vectors, metas, offset = [], [], 0
-    while True:
-        page = collection.get(include=["embeddings", "metadatas"], limit=5000, offset=offset)
-        vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
-        metas += page["metadatas"]
-        if len(page["ids"]) < 5000:
-            break
-        offset += 5000
+    vectors, metas = [], []
+    for page in pages(collection, ["embeddings", "metadatas"]):
+        if page["ids"]:
+            vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
+            metas += page["metadatas"]
     return np.concatenate(vectors), metas
 
 

@@ -17,6 +17,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag_app.errors import ConfigError
 from rag_app.filters import ListingFilters
+from rag_app.store import pages
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -70,16 +71,11 @@ def build_bm25(collection: Collection, path: Path) -> int:
 
     texts: dict[str, dict[int, str]] = {}
     metas: dict[str, dict] = {}
-    offset = 0
-    while True:
-        page = collection.get(include=["metadatas", "documents"], limit=5000, offset=offset)
+    for page in pages(collection, ["metadatas", "documents"]):
         for meta, doc in zip(page["metadatas"] or [], page["documents"] or []):
             lid = str(meta["listing_id"])
             texts.setdefault(lid, {})[int(meta.get("chunk_index", 0))] = doc or ""
             metas[lid] = {k: v for k, v in meta.items() if not k.startswith("_") and k not in ("chunk_index", "n_chunks", "doc_id", "document_id", "ref_doc_id")}
-        if len(page["ids"]) < 5000:
-            break
-        offset += 5000
     if not texts:
         return 0
     nodes = [TextNode(id_=lid, text="\n".join(parts[i] for i in sorted(parts)), metadata=metas[lid],

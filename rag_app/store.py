@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,17 @@ class CollectionInfo:
     def label(self) -> str:
         m = self.metadata
         return f"{m.get('model', '?')} · {m.get('fingerprint', '?')} · {self.count} chunks"
+
+
+def pages(collection: Collection, include: list[str], size: int = PAGE) -> Iterator[dict[str, Any]]:
+    """The whole collection, one `collection.get` page at a time (bounded memory per call)."""
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=size, offset=offset)
+        yield page
+        if len(page["ids"]) < size:
+            return
+        offset += size
 
 
 def build_client(settings: Settings) -> ClientAPI:
@@ -142,17 +153,12 @@ class Store:
         hashes: dict[str, set[str]] = {}
         counts: dict[str, int] = {}
         expected: dict[str, int] = {}
-        offset = 0
-        while True:
-            page = collection.get(include=["metadatas"], limit=PAGE, offset=offset)
+        for page in pages(collection, ["metadatas"]):
             for meta in page["metadatas"] or []:
                 lid = str(meta["listing_id"])
                 hashes.setdefault(lid, set()).add(str(meta.get("content_hash", "")))
                 counts[lid] = counts.get(lid, 0) + 1
                 expected[lid] = int(meta.get("n_chunks", 0))
-            if len(page["ids"]) < PAGE:
-                break
-            offset += PAGE
         return {lid: ListingState(next(iter(h)) if len(h) == 1 else "", counts[lid], expected[lid]) for lid, h in hashes.items()}
 
     @staticmethod
