@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from eval.metrics import METRICS, mean, query_metrics
+from eval.metrics import mean, query_metrics
 from rag_app.records import IRSplit
 
 logger = logging.getLogger(__name__)
@@ -91,5 +91,3 @@ def check_split(split: IRSplit, corpus_ids: set[str]) -> list[str]:
         problems.append(f"{len(unjudged)} queries have no relevant document in the qrels and are left out (e.g. {', '.join(unjudged[:3])})")
     return problems
 
-
-__all__ = ["METRICS", "Run", "check_split", "load_judged", "run_one"]

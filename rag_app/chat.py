@@ -147,13 +147,14 @@ class ChatEngine:
 
     def _retrieve(self, question: str, history: Sequence[Answer]) -> tuple[str, list[SourceListing]]:
         """Condense a follow-up with the history; a back-reference with constraints filters the previous sources."""
-        if history and _BACK_REFERENCE.search(question):
+        refers_back = bool(history) and _BACK_REFERENCE.search(question) is not None
+        if refers_back:
             previous = history[-1]
             inferred = infer_filters(question)
             if not inferred.is_empty():
                 kept = [s for s in previous.sources if inferred.matches(s.metadata)]
                 return f"{previous.query} ({question})", [s.model_copy(update={"rank": i}) for i, s in enumerate(kept, start=1)]
-        query = f"{history[-1].query} {question}" if history and _BACK_REFERENCE.search(question) else question
+        query = f"{history[-1].query} {question}" if refers_back else question
         hits = self.retriever.retrieve(query)
         return query, to_sources(hits)
 
