@@ -5,11 +5,14 @@ PIP := $(VENV)/bin/pip
 JOBRAG := $(VENV)/bin/jobrag
 # CPU torch pin and other pins live here, not in pyproject.toml; override with CONSTRAINTS=... on GPU machines.
 CONSTRAINTS ?= constraints.txt
-EXTRAS ?= offline-models,local-llm,ui,dev
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | sha1sum | cut -c1-12)
+EXTRAS ?= offline-models,local-llm,ui,eval,dev
+# The browser tests drive Debian's chromium through Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml $(CONSTRAINTS); echo $(EXTRAS)) | sha1sum | cut -c1-12)
 TEST_ENV := HF_HUB_OFFLINE=1 RAGAS_DO_NOT_TRACK=true ANONYMIZED_TELEMETRY=False TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test test-fast test-all bench lint clean
+.PHONY: browser install demo test test-fast test-all bench lint clean
 
 install: $(STAMP)
 
@@ -25,10 +28,15 @@ demo: install
 	$(JOBRAG) ingest --source sample
 	$(JOBRAG) config show | head -5
 
-test: install
+$(CHROMIUM):
+	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+browser: $(CHROMIUM)
+
+test: install $(CHROMIUM)
 	$(TEST_ENV) $(VENV)/bin/pytest -q -m "not slow"
 
-test-all: install
+test-all: install $(CHROMIUM)
 	$(TEST_ENV) $(VENV)/bin/pytest -q
 
 bench: install

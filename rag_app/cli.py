@@ -112,7 +112,7 @@ def bench_ingest(source: SourceOpt = None, embedder: EmbedderOpt = None, limit: 
 def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, filters: list[str] | None, top_k: int | None) -> Any:
     from rag_app.chat import ChatEngine
     from rag_app.filters import ListingFilters
-    from rag_app.llms import build_llm
+    from rag_app.llms import start_llm
     from rag_app.retrievers import RetrieverFactory
 
     settings = cli_settings(embedder, None, llm={"mode": llm} if llm else {})
@@ -126,11 +126,7 @@ def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, f
     factory = RetrieverFactory(settings, Store.from_settings(settings))
     spec = retriever or settings.retrieval.mode
     built = factory.build(spec, parsed, top_k)
-    notice = None
-    try:
-        model = build_llm(settings.llm, settings.dir("cache"))
-    except Exception as exc:  # a broken LLM never blocks search: degrade to sources
-        model, notice = None, f"LLM {settings.llm.mode!r} could not start ({exc}); showing sources only."
+    model, notice = start_llm(settings.llm, settings.dir("cache"))
     engine = ChatEngine(built, model, settings.llm, retriever_label=spec)
     return engine, notice
 
@@ -227,6 +223,27 @@ def bench_query(embedder: EmbedderOpt = None, queries: Annotated[Optional[str], 
         engine = ChatEngine(factory.build(), model, settings.llm)
         figures |= {k: f"{v:,.1f}" for k, v in run_generation_bench(engine, texts[:generate]).items()}
     console.print(kv_table(f"bench query: {report['listings']} listings, {report['chunks']} chunks, {report['queries']} queries", figures))
+
+
+@app.command()
+def ui(host: Annotated[str, typer.Option(help="Interface to serve on (loopback by default).")] = "127.0.0.1",
+       port: Annotated[int, typer.Option(help="Port.")] = 8501) -> None:
+    """Serve the Streamlit UI (chat, A/B, compare reports) at http://HOST:PORT."""
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    if importlib.util.find_spec("streamlit") is None:
+        raise ConfigError("the UI needs streamlit: pip install 'jobrag[ui]'")
+    spec = importlib.util.find_spec("streamlit_app")
+    script = Path(spec.origin) if spec and spec.origin else Path(__file__).resolve().parents[1] / "streamlit_app.py"
+    if not script.exists():
+        raise ConfigError(f"{script} not found: install jobrag from its source tree (pip install -e '.[ui]')")
+    console.print(f"jobrag UI on http://{host}:{port}  (Ctrl+C stops it)")
+    sys.stdout.flush()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
+           "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    raise SystemExit(subprocess.call(cmd))
 
 
 def main() -> None:

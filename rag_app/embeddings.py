@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,6 +77,11 @@ def _sentence_transformer(settings: EmbeddingSettings) -> BaseEmbedding:
         def torch_model(self) -> Any:
             return self._model
 
+        @property
+        def model_ref(self) -> str:
+            """What `embedding.model` must say to load this model again (absolute for a local dir)."""
+            return str(Path(settings.model).resolve()) if Path(settings.model).is_dir() else settings.model
+
         def fingerprint_facts(self) -> dict[str, Any]:
             return {"mode": "sentence-transformers", "model": display_name(settings.model), "weights": weights_hash(self._model),
                     "dim": self.dimension, "max_seq_length": self._model.max_seq_length,
@@ -136,6 +142,10 @@ def _openai(settings: EmbeddingSettings) -> BaseEmbedding:
         @property
         def torch_model(self) -> None:
             return None
+
+        @property
+        def model_ref(self) -> str:
+            return settings.model
 
         def fingerprint_facts(self) -> dict[str, Any]:
             return {"mode": "openai", "model": settings.model, "api_base": settings.api_base, "dim": self.dimension,

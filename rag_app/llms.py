@@ -44,6 +44,15 @@ def build_llm(settings: LLMSettings, cache_dir: Path) -> LLM | None:
     raise unknown_mode("llm", settings.mode, LLM_MODES)
 
 
+def start_llm(settings: LLMSettings, cache_dir: Path) -> tuple[LLM | None, str | None]:
+    """`build_llm` that never blocks search: a model that cannot start gives (None, a notice saying why)."""
+    try:
+        return build_llm(settings, cache_dir), None
+    except Exception as exc:  # noqa: BLE001 - any failure degrades to showing sources
+        logger.warning("LLM %s could not start: %s", settings.mode, exc)
+        return None, f"LLM {settings.mode!r} could not start ({exc}); showing sources only."
+
+
 def _openai(settings: LLMSettings) -> LLM:
     if not settings.api_base:
         raise ConfigError("llm.mode=openai needs llm.api_base (e.g. http://127.0.0.1:8080/v1 for llama.cpp, :11434/v1 for Ollama)")

@@ -109,7 +109,8 @@ class Store:
         chunk_size = ingest.chunk_size
         if (model := embedder.torch_model) is not None and chunk_size > model.max_seq_length - 2:
             chunk_size = model.max_seq_length - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
-        return cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap)
+        facts = cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap)
+        return {**facts, "model_ref": getattr(embedder, "model_ref", facts["model"])}  # where to load it from; not fingerprinted
 
     @staticmethod
     def derived_name(facts: dict[str, Any]) -> str:

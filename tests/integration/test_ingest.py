@@ -106,22 +106,6 @@ def test_nothing_ingestable_raises(tmp_path, settings, embedder, store) -> None:
         ingest(settings, embedder, store, src)
 
 
-@pytest.fixture(scope="session")
-def other_model_dir(tmp_path_factory, embedder) -> Path:
-    """A genuinely different real model: the packaged MiniLM cut to its first 3 layers, saved as a local dir."""
-    from sentence_transformers import SentenceTransformer
-
-    from rag_app.models import resolve_model
-
-    model = SentenceTransformer(resolve_model("sentence-transformers/all-MiniLM-L6-v2"), device="cpu")
-    encoder = model[0].auto_model
-    encoder.encoder.layer = encoder.encoder.layer[:3]
-    encoder.config.num_hidden_layers = 3
-    out = tmp_path_factory.mktemp("models") / "minilm-3layer"
-    model.save(str(out))
-    return out
-
-
 def test_another_embedder_gets_its_own_collection_and_the_guard_refuses_mixing(tmp_path, settings, embedder, store, other_model_dir) -> None:
     from rag_app.embeddings import build_embedder
     from rag_app.settings import EmbeddingSettings

@@ -1,0 +1,42 @@
+"""Chat page: streaming answers with [id] citations, expandable sources, follow-ups with history."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rag_app.ui.common import chat_engine, current_choice, escape_md, llm_notice, show_answer, stream_markdown
+
+
+def render() -> None:
+    choice = current_choice()
+    st.title("Chat with the listings")
+    history = st.session_state.setdefault("history", [])
+    if st.sidebar.button("Clear chat", key="clear_chat"):
+        history.clear()
+    if choice.model is None and choice.kind != "bm25":
+        st.info("Ingest listings first, e.g. `jobrag ingest --source sample`.")
+        return
+    if notice := llm_notice(choice.settings):
+        st.warning(notice, icon="⚠️")
+    for i, answer in enumerate(history):
+        with st.chat_message("user"):
+            st.text(answer.question)
+        with st.chat_message("assistant"):
+            show_answer(answer, key=f"h{i}")
+    question = st.chat_input("Ask about jobs, e.g. “remote data engineer jobs paying over $120k”")
+    if not question:
+        return
+    with st.chat_message("user"):
+        st.text(question)
+    with st.chat_message("assistant"):
+        try:
+            engine = chat_engine(choice)
+        except Exception as exc:  # e.g. no collection for this model yet: say what to do
+            st.error(escape_md(str(exc)))
+            return
+        answer, streamed = stream_markdown(engine, question, list(history))
+        show_answer(answer, key=f"h{len(history)}", streamed=streamed)
+    history.append(answer)
+
+
+render()
