@@ -15,7 +15,7 @@ def _side(column, choice, name: str, default_model: int, default_kind: str):
         picked = st.selectbox(f"{name}: embedder", labels, index=min(default_model, len(labels) - 1), key=f"ab_model_{name}")
         kind = st.radio(f"{name}: retriever", RETRIEVER_KINDS, index=RETRIEVER_KINDS.index(default_kind), horizontal=True,
                         key=f"ab_kind_{name}")
-        return choice.spec(kind, choice.models[labels.index(picked)])
+        return choice.spec(kind, choice.models[labels.index(picked)]), f"{kind} · {picked.split(' · ')[0]}"
 
 
 def render() -> None:
@@ -27,8 +27,8 @@ def render() -> None:
     left_col, right_col = st.columns(2)
     # default: the two newest collections (e.g. fine-tuned vs base); with one collection, dense vs BM25
     two = len(choice.models) > 1
-    left = _side(left_col, choice, "A", 1 if two else 0, "dense")
-    right = _side(right_col, choice, "B", 0, "dense" if two else "bm25")
+    left, left_title = _side(left_col, choice, "A", 1 if two else 0, "dense")
+    right, right_title = _side(right_col, choice, "B", 0, "dense" if two else "bm25")
     question = st.text_input("Question", key="ab_question", placeholder="e.g. part-time pharmacy technician in Chicago")
     generate = st.checkbox("Also generate both answers (LLM)", value=choice.settings.llm.mode != "none", key="ab_generate")
     if not (st.button("Compare", key="ab_run", type="primary") and question):
@@ -49,10 +49,10 @@ def render() -> None:
     if len(answers) == 2:
         ids = {k: [s.id for s in a.sources] for k, a in answers.items()}
         st.info(overlap_note(ids["A"], ids["B"]))
-    for label, column in (("A", left_col), ("B", right_col)):
+    for label, title, column in (("A", left_title, left_col), ("B", right_title, right_col)):
         if label in answers:
             with column:
-                st.subheader(f"{label}: {escape_md(answers[label].retriever)}")
+                st.subheader(f"{label}: {escape_md(title)}")
                 st.dataframe([{"rank": s.rank, "id": s.id, "listing": s.header(), "score": round(s.score, 4)} for s in answers[label].sources],
                              hide_index=True, key=f"ab_table_{label}")
                 show_answer(answers[label], key=f"ab_{label}")

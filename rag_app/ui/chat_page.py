@@ -10,6 +10,8 @@ from rag_app.ui.common import chat_engine, current_choice, escape_md, llm_notice
 def render() -> None:
     choice = current_choice()
     st.title("Chat with the listings")
+    # first, so the input shows while models load (Streamlit pins it to the bottom wherever it is called)
+    question = st.chat_input("Ask about jobs, e.g. “remote data engineer jobs paying over $120k”")
     history = st.session_state.setdefault("history", [])
     if st.sidebar.button("Clear chat", key="clear_chat"):
         history.clear()
@@ -23,7 +25,6 @@ def render() -> None:
             st.text(answer.question)
         with st.chat_message("assistant"):
             show_answer(answer, key=f"h{i}")
-    question = st.chat_input("Ask about jobs, e.g. “remote data engineer jobs paying over $120k”")
     if not question:
         return
     with st.chat_message("user"):
