@@ -120,7 +120,7 @@ class ChatEngine:
         yield ChatEvent("sources", sources)
         answer = Answer(question=question, query=query, text="", sources=sources, retriever=self.retriever_label, llm=self.llm_label, timings=timings)
         if self.llm is None or not sources:
-            answer.text = extractive_answer(query, sources)
+            answer.text, answer.cited_ids = extractive_answer(query, sources), [s.id for s in sources]
             yield ChatEvent("answer", answer)
             return
         text, gen_started, first = "", time.perf_counter(), None
@@ -133,7 +133,7 @@ class ChatEngine:
         except Exception as exc:  # outage, timeout, bad model: degrade to sources, visibly
             logger.warning("LLM failed: %s", exc)
             answer.notice = f"The language model is unavailable ({exc.__class__.__name__}: {str(exc)[:160]}); showing the best matching listings instead."
-            answer.text = extractive_answer(query, sources)
+            answer.text, answer.cited_ids = extractive_answer(query, sources), [s.id for s in sources]
             yield ChatEvent("answer", answer)
             return
         done = time.perf_counter()

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from rag_app.cli_common import cli_settings, console, quiet_transformers
 from rag_app.errors import ConfigError
 
+JUDGE_MODES = ("none", "openai")
+
 
 def _query_set(queries: Path, corpus: Path | None, split: str):
     from eval.benchmarks import is_beir_dir, load_beir, load_corpus
     from rag_app.records import IRSplit
 
+    if not queries.exists():
+        raise ConfigError(f"--queries {queries} does not exist")
     if is_beir_dir(queries):
         return load_beir(queries, split, load_corpus(corpus) if corpus else None), corpus or next(
             (p for p in (queries / "corpus.jsonl", queries / "corpus.jsonl.gz") if p.exists()), None)
@@ -27,12 +31,38 @@ def _query_set(queries: Path, corpus: Path | None, split: str):
     raise ConfigError(f"{queries} is neither a BEIR dir (queries.jsonl + qrels/) nor a gen-pairs dir ({split}.json)")
 
 
+def _judge(judge: str, api_base: str | None, model: str | None, settings: Any):
+    """`--judge openai`: an explicit OpenAI-compatible endpoint (flag, else llm.api_base) — never a silent OpenAI default."""
+    from eval.answers import JudgeConfig
+
+    if judge not in JUDGE_MODES:
+        raise ConfigError(f"unknown judge mode {judge!r}; valid modes: {', '.join(JUDGE_MODES)}")
+    if judge == "none":
+        return None
+    base = api_base or settings.llm.api_base
+    if not base:
+        raise ConfigError("--judge openai needs an OpenAI-compatible endpoint: --judge-api-base URL (or llm.api_base / JOBRAG_LLM__API_BASE); "
+                          "there is no default endpoint")
+    key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
+    return JudgeConfig(api_base=base, model=model or settings.llm.model, api_key=key, timeout_s=settings.llm.timeout_s,
+                       max_retries=settings.llm.max_retries, seed=settings.eval.seed)
+
+
 def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl + qrels/<split>.tsv) or a gen-pairs dir.")],
             retriever: Annotated[list[str], typer.Option(help="LABEL=SPEC, repeatable: dense:MODEL | bm25 | hybrid:MODEL.")],
             corpus: Annotated[Optional[Path], typer.Option(help="Candidate pool: jobs JSONL or BEIR corpus (default: the dir's corpus).")] = None,
             out: Annotated[Optional[Path], typer.Option(help="Report dir (default <home>/reports/compare-<time>).")] = None,
             split: Annotated[str, typer.Option(help="Qrels split.")] = "test",
-            depth: Annotated[int, typer.Option(min=10, help="Listings retrieved per query (recall@100 needs 100).")] = 100) -> None:
+            depth: Annotated[int, typer.Option(min=10, help="Listings retrieved per query (recall@100 needs 100).")] = 100,
+            answers: Annotated[bool, typer.Option("--answers/--no-answers", help="Also answer each query with each retriever's "
+                                                  "context through the chat pipeline and score the answers (ragas).")] = False,
+            llm: Annotated[Optional[str], typer.Option("--llm", help="Answer LLM: local | openai | none (overrides llm.mode).")] = None,
+            judge: Annotated[str, typer.Option(help="Judge for LLM-graded answer metrics: none | openai (an OpenAI-compatible endpoint).")] = "none",
+            judge_api_base: Annotated[Optional[str], typer.Option(help="Judge endpoint (default llm.api_base; no OpenAI default).")] = None,
+            judge_model: Annotated[Optional[str], typer.Option(help="Judge model name (default llm.model).")] = None,
+            answer_limit: Annotated[Optional[int], typer.Option(min=1, help="Answer only the first N queries (generation is slow).")] = None,
+            projection: Annotated[bool, typer.Option("--projection/--no-projection", help="2-D embedding projection per dense model in report.html.")] = True,
+            ) -> None:
     """Score retrievers per query (NDCG@10, MRR@10, Recall@10/100, Hit@k, MAP@100, Judged@10) with bootstrap CIs."""
     from eval.report import write_report
     from eval.runs import check_split, load_judged, run_one
@@ -41,13 +71,20 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     from rag_app.store import Store
 
     pairs = [r.split("=", 1) for r in retriever]
-    if any(len(p) != 2 for p in pairs):
+    if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
         raise ConfigError(f"--retriever takes LABEL=SPEC, got {retriever}")
     specs = dict(pairs)
+    if len(specs) != len(pairs):
+        raise ConfigError(f"--retriever labels must be unique, got {[p[0] for p in pairs]}")
     for spec in specs.values():
         parse_spec(spec)
+    settings = cli_settings(None, None, retrieval={"top_k": depth, "candidate_k": 5 * depth}, llm={"mode": llm} if llm else None)
+    judge_cfg = _judge(judge, judge_api_base, judge_model, settings) if answers else None
+    if not answers and (judge != "none" or llm):
+        console.print("[yellow]note:[/yellow] --judge/--llm only apply with --answers")
     ir, pool = _query_set(queries, corpus, split)
-    settings = cli_settings(None, None, retrieval={"top_k": depth, "candidate_k": 5 * depth})
+    if not ir.queries:
+        raise ConfigError(f"no query in {queries}: the query file is empty")
     quiet_transformers()
     factory = RetrieverFactory(settings, Store.from_settings(settings))
     notes = check_split(ir, set(ir.corpus))
@@ -60,26 +97,79 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
             Ingestor(settings, factory.embedder(model), factory.store).run(read, progress=True)
     judged = load_judged(queries / "judgments_all.tsv")
     started = time.perf_counter()
-    runs = [run_one(label, spec, factory.build(spec), ir, judged,
-                    None if parse_spec(spec)[0] == "bm25" else parse_spec(spec)[1] or settings.embedding.model) for label, spec in specs.items()]
+    models = {label: parse_spec(spec)[1] or settings.embedding.model for label, spec in specs.items()}
+    runs = [run_one(label, spec, factory.build(spec), ir, judged, None if parse_spec(spec)[0] == "bm25" else models[label])
+            for label, spec in specs.items()]
+    answer_eval = _answers(factory, settings, specs, ir, queries, judge_cfg, answer_limit) if answers else None
+    projections = []
+    runs_for_projection = sorted(runs, key=lambda r: parse_spec(r.spec)[0] != "dense")
+    if projection:
+        from eval.projection import projection as project
+
+        seen: set[str] = set()
+        for run in runs_for_projection:  # one picture per embedding model (dense first; hybrid when its model has no dense run)
+            if parse_spec(run.spec)[0] != "bm25" and models[run.label] not in seen:
+                seen.add(models[run.label])
+                projections.append(project(run.label, models[run.label], factory.embedder(models[run.label]), ir.queries, ir.corpus,
+                                           run.rankings, ir.relevant_docs))
     out = out or settings.home / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
     manifest = {"queries": str(queries), "split": split, "corpus": str(pool) if pool else None, "retrievers": specs, "depth": depth,
                 "seed": settings.eval.seed, "resamples": settings.eval.bootstrap_resamples, "seconds": time.perf_counter() - started,
-                "collections": {m: factory.collection(m).metadata for m in {parse_spec(s)[1] or settings.embedding.model for s in specs.values()}}}
-    data = write_report(out, runs, ir.queries, notes, manifest, settings.eval.bootstrap_resamples, settings.eval.permutations, settings.eval.seed)
+                "collections": {m: factory.collection(m).metadata for m in {parse_spec(s)[1] or settings.embedding.model for s in specs.values()}},
+                "answers": None if answer_eval is None else {"llm_mode": settings.llm.mode, "llm": answer_eval.llm, "judge": answer_eval.judge,
+                                                             "answer_limit": answer_limit, "metrics_run": list(answer_eval.ran),
+                                                             "ragas": _version("ragas")}}
+    data = write_report(out, runs, ir.queries, notes, manifest, settings.eval.bootstrap_resamples, settings.eval.permutations, settings.eval.seed,
+                        answers=answer_eval, projections=projections)
+    _print(data, ir, queries, out)
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _answers(factory: Any, settings: Any, specs: dict[str, str], ir: Any, queries_dir: Path, judge_cfg: Any, limit: int | None):
+    """Answer every query through the chat pipeline with each retriever's context, then score (eval.answers)."""
+    from eval.answers import generate_answers, load_references, score_answers
+    from rag_app.chat import ChatEngine
+    from rag_app.llms import build_llm
+
+    model = build_llm(settings.llm, settings.dir("cache"))
+    engines = {label: ChatEngine(factory.build(spec, top_k=10), model, settings.llm, retriever_label=label) for label, spec in specs.items()}
+    first = next(iter(engines.values()))  # the listings each answer was generated from (what the judge checks it against)
+    context_k = 10 if model is None else settings.llm.per_listing_max if first.style == "per-listing" else settings.llm.context_listings
+    asked = dict(list(ir.queries.items())[:limit]) if limit else ir.queries
+    rows = generate_answers(lambda question, label: engines[label].ask(question), list(specs), asked, context_k, settings.llm.context_chars)
+    embedder_name = settings.embedding.model
+    llm_label = first.llm_label
+    return score_answers(rows, ir.relevant_docs, load_references(queries_dir), embedder=factory.embedder(embedder_name), judge=judge_cfg,
+                         llm=f"{settings.llm.mode}: {llm_label}", embedder_name=embedder_name)
+
+
+def _print(data: dict[str, Any], ir: Any, queries: Path, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"compare: {len(ir.queries)} queries from {queries}", title_justify="left")
     cols = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "judged@10", "ms_per_query"]
-    for c in ["retriever", *cols]:
+    answer_cols = list(data.get("answers", {}).get("metrics_run", {}))
+    for c in ["retriever", *cols, *answer_cols]:
         table.add_column(c, justify="right")
     for label, m in data["retrievers"].items():
-        table.add_row(label, *("–" if m.get(c) is None else f"{m[c]:.3f}" for c in cols))
+        table.add_row(label, *("–" if m.get(c) is None else f"{m[c]:.3f}" for c in cols),
+                      *("–" if m.get(c) is None else f"{m[c]:.3f} (n={m.get(f'{c}_n')})" for c in answer_cols))
     console.print(table)
     for d in data["deltas"]:
         if d["metric"] == "ndcg@10":
             console.print(f"{d['b']} vs {d['a']}: NDCG@10 {d['delta']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] p={d['p_value']:.4f} "
                           f"W/T/L {d['wins']}/{d['ties']}/{d['losses']}")
-    for n in notes:
+    if data.get("answers", {}).get("metrics_not_run"):
+        for k, v in data["answers"]["metrics_not_run"].items():
+            console.print(f"[dim]not run:[/dim] {k} — {v}")
+    for n in data["notes"]:
         console.print(f"[yellow]note:[/yellow] {n}")
     console.print(f"report: {out}")

@@ -102,17 +102,15 @@ INJECTED = {"id": "evil-1", "title": "Night Shift Warehouse Associate ![pixel](h
 def ui_home(tmp_path_factory, embedder, other_model_dir) -> Path:
     """A JOBRAG_HOME for the UI tests: the first 60 sample rows plus one hostile listing in two collections (the packaged
     MiniLM and a 3-layer variant standing in for a fine-tuned model), and one real `jobrag compare` report."""
+    import json
     import subprocess
     import sys
 
     from ingest.pipeline import Ingestor, read_listings
+    from ingest.sources import SAMPLE_PATH
     from rag_app.embeddings import build_embedder
     from rag_app.settings import load_settings
     from rag_app.store import Store
-
-    import json
-
-    from ingest.sources import SAMPLE_PATH
 
     home = tmp_path_factory.mktemp("ui-home")
     rows = [json.loads(line) for line in SAMPLE_PATH.read_text(encoding="utf-8").splitlines()[:60]] + [INJECTED]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from ingest.sources import SAMPLE_PATH
+from tests.eval.judge import reply
+from tests.helpers.openai_server import OpenAIStub
 
 
 def jobrag(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -55,6 +57,11 @@ def test_compare_writes_every_file_with_the_documented_schema(beir: Path, tmp_pa
     rows = list(csv.DictReader((out / "per_query.csv").open()))
     assert len(rows) == 12 and "base:ndcg@10" in rows[0] and "hyb:top10" in rows[0]
     assert "NDCG@10" in proc.stdout and "report:" in proc.stdout
+    page = (out / "report.html").read_text()
+    assert page.count('class="histogram"') == 3  # one per pair of retrievers
+    assert page.count('class="projection"') == 1  # one per embedding model (base and hyb share MiniLM)
+    assert 'class="whisker"' in page and "<script src" not in page and "<link" not in page
+    assert "answers" not in data  # no --answers: no answer columns
 
 
 def test_compare_bad_inputs_are_clear(beir: Path, tmp_path: Path) -> None:
@@ -67,3 +74,62 @@ def test_compare_bad_inputs_are_clear(beir: Path, tmp_path: Path) -> None:
     (empty / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
     proc = jobrag("compare", "--queries", str(empty), "--corpus", str(beir / "corpus.jsonl"), "--retriever", "b=bm25", env=env)
     assert proc.returncode == 2 and "no query" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory) -> Path:
+    """One JOBRAG_HOME for the answer tests, so the 60-listing pool is ingested once."""
+    return tmp_path_factory.mktemp("home")
+
+
+def test_compare_answers_without_a_judge(beir: Path, shared_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    proc = jobrag("compare", "--queries", str(beir), "--corpus", str(beir / "corpus.jsonl"), "--retriever", "base=dense", "--retriever", "bm25=bm25",
+                  "--answers", "--llm", "none", "--answer-limit", "4", "--no-projection", "--out", str(out), env={"JOBRAG_HOME": str(shared_home)})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "summary.json").read_text())
+    answers = data["answers"]
+    assert {"citation_precision", "id_context_precision", "id_context_recall"} <= set(answers["metrics_run"])
+    assert {"faithfulness", "answer_relevancy", "llm_context_precision", "llm_context_recall"} <= set(answers["metrics_not_run"])
+    assert all("judge" in answers["metrics_not_run"][m] for m in ("faithfulness", "answer_relevancy"))
+    assert answers["per_retriever"]["base"]["id_context_recall"]["n"] == 4 and data["retrievers"]["base"]["id_context_recall"] is not None
+    assert any(d["metric"] == "id_context_recall" and d["n"] == 4 for d in data["deltas"])
+    rows = list(csv.DictReader((out / "per_query.csv").open()))
+    assert len(rows) == 12 and rows[0]["base:answer"] and rows[0]["base:context_ids"] and rows[-1]["base:answer_n_a"] == "not answered"
+    assert "not run:" in proc.stdout and "faithfulness" in proc.stdout
+
+
+def test_compare_answers_judged_by_a_server_on_localhost(beir: Path, shared_home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    with OpenAIStub(reply) as stub:
+        env = {"JOBRAG_HOME": str(shared_home), "JOBRAG_LLM__API_BASE": stub.base_url, "JOBRAG_LLM__MODEL": "stub-model",
+               "JOBRAG_LLM__MAX_RETRIES": "0", "JOBRAG_LLM__TIMEOUT_S": "20"}
+        proc = jobrag("compare", "--queries", str(beir), "--corpus", str(beir / "corpus.jsonl"), "--retriever", "base=dense", "--retriever", "bm25=bm25",
+                      "--answers", "--llm", "openai", "--judge", "openai", "--judge-model", "stub-judge", "--answer-limit", "3", "--no-projection",
+                      "--out", str(out), env=env)
+        models = {r["body"].get("model") for r in stub.requests}
+    assert proc.returncode == 0, proc.stderr
+    assert models == {"stub-model", "stub-judge"}  # answers from the LLM, grades from the judge, both on 127.0.0.1
+    data = json.loads((out / "summary.json").read_text())
+    answers = data["answers"]
+    assert {"faithfulness", "answer_relevancy", "llm_context_precision"} <= set(answers["metrics_run"])
+    assert "reference" in answers["metrics_not_run"]["llm_context_recall"]
+    for label in ("base", "bm25"):
+        per = answers["per_retriever"][label]
+        assert per["faithfulness"]["n"] == 3 and per["faithfulness"]["failed"] == 0 and per["faithfulness"]["mean"] == pytest.approx(1.0, abs=1e-6)
+        assert per["citation_precision"]["n"] == 3  # the stub LLM cites the first listing
+    assert "127.0.0.1" in answers["judge"] and json.loads((out / "manifest.json").read_text())["answers"]["ragas"]
+    rows = list(csv.DictReader((out / "per_query.csv").open()))
+    assert rows[0]["base:faithfulness"] and rows[0]["base:cited"]
+
+
+def test_compare_answer_options_are_checked(beir: Path, tmp_path: Path) -> None:
+    env = {"JOBRAG_HOME": str(tmp_path / "home")}
+    no_endpoint = jobrag("compare", "--queries", str(beir), "--retriever", "b=bm25", "--answers", "--judge", "openai", env=env)
+    assert no_endpoint.returncode == 2 and "needs an OpenAI-compatible endpoint" in no_endpoint.stderr and "Traceback" not in no_endpoint.stderr
+    unknown = jobrag("compare", "--queries", str(beir), "--retriever", "b=bm25", "--answers", "--judge", "gpt4", env=env)
+    assert unknown.returncode == 2 and "unknown judge mode 'gpt4'" in unknown.stderr
+    no_label = jobrag("compare", "--queries", str(beir), "--retriever", "bm25", env=env)
+    assert no_label.returncode == 2 and "LABEL=SPEC" in no_label.stderr
+    missing = jobrag("compare", "--queries", str(tmp_path / "nope"), "--retriever", "b=bm25", env=env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
