@@ -242,7 +242,8 @@ def ui(host: Annotated[str, typer.Option(help="Interface to serve on (loopback b
     console.print(f"jobrag UI on http://{host}:{port}  (Ctrl+C stops it)")
     sys.stdout.flush()
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
-           "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal"]
     raise SystemExit(subprocess.call(cmd))
 
 
