@@ -1,13 +1,21 @@
-"""Hard negatives with sentence-transformers' `mine_hard_negatives`, minus the positive's own reposts.
+"""Hard negatives with sentence-transformers' `mine_hard_negatives`, minus the positive's own reposts; no pair is dropped.
 
 The base model ranks the training corpus for every query; candidates scoring within a relative margin of the
 positive are skipped (they are likely unlabeled positives or near-duplicates), and so is any listing with the same
 title and company as the positive (a repost of the same job), which `mine_hard_negatives` cannot know about.
+
+Every input pair comes out as exactly one (anchor, positive, negative) row, in input order. `mine_hard_negatives`
+is asked for `triplet` output, which lists each surviving candidate separately (its `n-tuple` output silently drops
+every pair with fewer than `num_negatives` candidates outside the margin: a third of the job pairs); we keep the
+best candidate that is not a repost. A pair left with none (all near candidates inside the margin, or reposts) gets a
+seeded random listing of another title+company as an easy negative: the loss sees one more in-batch-style negative
+and the pair's (query, positive) signal is kept with the same column layout as the rest of the dataset.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
 from collections.abc import Callable
 from typing import Any
@@ -22,29 +30,42 @@ def repost_key(document: str) -> str:
     return "|".join(parts)
 
 
-def mine(dataset: Any, model: Any, corpus: list[str], relative_margin: float | None = 0.05, candidates: int = 4, range_max: int = 30,
-         batch_size: int = 32, key: Callable[[str], str] = repost_key) -> tuple[Any, dict[str, int]]:
-    """(anchor, positive) dataset -> (anchor, positive, negative); returns the dataset and counts of what was dropped."""
+def mine(dataset: Any, model: Any, corpus: list[str], relative_margin: float | None = 0.05, candidates: int = 8, range_max: int = 30,
+         batch_size: int = 32, key: Callable[[str], str] = repost_key, seed: int = 42) -> tuple[Any, dict[str, int]]:
+    """(anchor, positive) dataset -> (anchor, positive, negative), one row per input pair in input order.
+
+    Returns the dataset and counts: `pairs` (= rows), `with_negative` (a mined hard negative), `fallback_negative`
+    (a random other listing), `repost_skipped` (candidates dropped as the positive's reposts).
+    """
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
+    anchors, positives = list(dataset["anchor"]), list(dataset["positive"])
     mined = mine_hard_negatives(dataset, model, anchor_column_name="anchor", positive_column_name="positive", corpus=corpus,
                                 relative_margin=relative_margin, num_negatives=candidates, range_max=range_max,
-                                sampling_strategy="top", output_format="n-tuple", batch_size=batch_size, verbose=False)
-    negative_columns = [c for c in mined.column_names if c.startswith("negative")]
-    rows: dict[str, list[str]] = {"anchor": [], "positive": [], "negative": []}
-    stats = {"pairs": len(dataset), "with_negative": 0, "repost_skipped": 0}
-    for row in mined:
-        own = key(row["positive"])
-        for col in negative_columns:
-            if key(row[col]) == own:
+                                sampling_strategy="top", output_format="triplet", batch_size=batch_size, verbose=False)
+    ranked: dict[tuple[str, str], list[str]] = {}  # triplet rows come per (anchor, positive), best candidate first
+    for a, p, n in zip(mined["anchor"], mined["positive"], mined["negative"]):
+        ranked.setdefault((a, p), []).append(n)
+    pool = sorted(set(corpus))
+    stats = {"pairs": len(anchors), "with_negative": 0, "fallback_negative": 0, "repost_skipped": 0}
+    negatives: list[str] = []
+    for i, (a, p) in enumerate(zip(anchors, positives)):
+        own = key(p)
+        chosen = None
+        for n in ranked.get((a, p), []):
+            if key(n) == own:
                 stats["repost_skipped"] += 1
                 continue
-            rows["anchor"].append(row["anchor"])
-            rows["positive"].append(row["positive"])
-            rows["negative"].append(row[col])
-            stats["with_negative"] += 1
+            chosen = n
             break
-    stats["without_negative"] = stats["pairs"] - stats["with_negative"]
+        if chosen is None:
+            rng = random.Random(f"{seed}:{i}:{a}")
+            tries = [rng.choice(pool) for _ in range(20)] + pool  # a few random draws, then a deterministic scan
+            chosen = next((n for n in tries if n != p and key(n) != own), None)
+            stats["fallback_negative"] += 1
+        else:
+            stats["with_negative"] += 1
+        negatives.append(chosen if chosen is not None else p)  # only a corpus of reposts leaves nothing else to pick
     logger.info("hard negatives: %s", stats)
-    return Dataset.from_dict(rows), stats
+    return Dataset.from_dict({"anchor": anchors, "positive": positives, "negative": negatives}), stats

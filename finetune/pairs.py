@@ -34,7 +34,14 @@ GENERIC_AD_WORDS = frozenset("""ability able apply applicant applicants applicat
 employee employees employer employment environment equal excellent experience experienced field functions including job jobs
 knowledge looking opportunity opportunities plus position positions preferred qualifications required requirements responsibilities
 role roles skills strong successful team teams work working years year join help new related provide ensure within across based
-various well including also must make great best world class high highly help haves nice offer offers benefits pay salary""".split())
+various well including also must make great best world class high highly help haves nice offer offers benefits pay salary
+january february march april may june july august september october november december monday tuesday wednesday thursday
+friday saturday sunday yrs year's hour hours week weeks day days month months annual annually per central north south east
+west northern southern eastern western nationally national local locally daily weekly today immediately currently""".split())
+# Terms come from the part of a posting its reader sees: the header plus about the first 1,000 characters of the
+# description (the serving model's 256 word pieces; a person skims a similar amount). A term from further down is
+# invisible to the model, so a query built on it teaches noise.
+TERM_WINDOW_CHARS = 1000
 
 
 def document_text(listing: JobListing, max_chars: int = 4000) -> str:
@@ -58,14 +65,22 @@ class TemplateGenerator:
         stop = sorted(ENGLISH_STOP_WORDS | GENERIC_AD_WORDS)
         vec = TfidfVectorizer(stop_words=stop, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z+#]{2,}\b", min_df=3, max_df=0.05,
                               sublinear_tf=True, max_features=200_000)
-        matrix = vec.fit_transform([x.description for x in listings])
+        matrix = vec.fit_transform([x.description[:TERM_WINDOW_CHARS] for x in listings])
         vocab = vec.get_feature_names_out()
+        # Domain words: a term must also occur in the titles of at least two listings of the corpus (railroad, radiology,
+        # petroleum, embedded …). This drops the adverbs and ad-copy verbs TF-IDF also ranks high (simply, comprise,
+        # believes) that no job seeker types, without any hand-made list of skills.
+        title_counts: dict[str, int] = {}
+        for x in listings:
+            for w in set(re.findall(r"[a-z][a-z+#]{2,}", x.title.lower())):
+                title_counts[w] = title_counts.get(w, 0) + 1
+        domain = {w for w, c in title_counts.items() if c >= 2}
         out = {}
         for row, listing in enumerate(listings):
             banned = set(re.findall(r"[a-z]+", f"{listing.company or ''} {listing.location or ''} {listing.title}".lower()))
             scores = matrix.getrow(row)
             ranked = [vocab[i] for i in scores.indices[scores.data.argsort()[::-1]]]
-            out[listing.id] = [t for t in ranked if not set(t.split()) & banned][:n]
+            out[listing.id] = [t for t in ranked if t in domain and not set(t.split()) & banned][:n]
         return out
 
     def __call__(self, listing: JobListing) -> list[tuple[str, str]]:

@@ -45,6 +45,8 @@ document research test execute organize organise participate identify resolve re
 verify update coach instruct mentor advise audit reconcile underwrite program configure deploy optimize investigate survey estimate draft
 assess calculate compile consult construct design diagnose direct distribute enforce facilitate guide interpret lift market measure
 order partner promote protect purchase recruit run set sort stock transport welcome own partner""".split())
+DUTY_VERBS -= {"work", "ensure", "participate", "collaborate", "communicate", "complete"}  # lead boilerplate lines, not duties
+BOILERPLATE = re.compile(r"other duties|as (assigned|needed|required)|equal opportunity|reasonable accommodation|background check", re.I)
 STYLES = ("keyword", "natural", "paraphrase", "skill", "constraint")
 STYLE_WEIGHTS = (0.3, 0.3, 0.15, 0.1, 0.15)
 
@@ -64,10 +66,26 @@ class Facts:
 
 
 def core_role(title: str) -> str:
-    """'Senior ICU Registered Nurse - Nights (Float Pool)' -> 'ICU Registered Nurse'."""
-    role = re.split(r"\s[-–|/]\s|,|\(|\[|:", title)[0]
+    """'Senior ICU Registered Nurse - Nights (Float Pool)' -> 'ICU Registered Nurse'; 'Engineer 3' -> 'Engineer'."""
+    role = re.split(r"\s+[-–|/]|[-–|/]\s+|,|\(|\[|:", title)[0]
     role = SENIORITY.sub(" ", role)
+    role = re.sub(r"\S*\d\S*|#|\b(remote|hybrid|on-?site|contractor|temp)\b", " ", role, flags=re.I)  # levels, req codes, workplace
     return " ".join(role.split()) or title
+
+
+def article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+FILLER_END = frozenset("& and or the of to in for with a an as at on by from that who which our your their".split())
+
+
+def short_duty(duty: str, max_words: int = 8) -> str:
+    """A duty line cut to a few words a searcher would type, without a dangling 'and'/'of' at the end."""
+    words = duty.split()[:max_words]
+    while len(words) > 2 and words[-1].lower() in FILLER_END:
+        words.pop()
+    return " ".join(words)
 
 
 def split_location(location: str | None) -> tuple[str | None, str | None]:
@@ -86,7 +104,7 @@ def duties_of(description: str) -> list[str]:
         line = line.strip().rstrip(".;:")
         line = re.split(r"[,;:(]", line.lstrip("-•*·– ").strip())[0].strip()
         words = line.split()[:10]
-        if 4 <= len(words) <= 14 and words[0].lower().rstrip("s") in DUTY_VERBS:
+        if 4 <= len(words) <= 14 and words[0].lower().rstrip("s") in DUTY_VERBS and not BOILERPLATE.search(line):
             out.append(" ".join([words[0].lower().rstrip("s") if words[0].lower().rstrip("s") in DUTY_VERBS else words[0].lower(), *words[1:]]))
     return out[:12]
 
@@ -109,17 +127,19 @@ def facts_of(listing: JobListing, terms: list[str]) -> Facts:
 def abbreviate(role: str, rng: random.Random) -> str:
     out = role.lower()
     for long, short in rng.sample(ABBREVIATIONS, k=len(ABBREVIATIONS)):
-        if long in out and rng.random() < 0.8:
-            out = out.replace(long, short)
+        if re.search(rf"\b{long}\b", out) and rng.random() < 0.8:
+            out = re.sub(rf"\b{long}\b", short, out)
     if out == role.lower():
         words = out.split()
         swapped = [SYNONYMS.get(w, w) for w in words]
-        out = " ".join(swapped) if swapped != words else " ".join(words[-2:]) if len(words) > 2 else out
+        tail = words[-1:] if len(words) > 2 and words[-2] in FILLER_END else words[-2:]
+        out = " ".join(swapped) if swapped != words else " ".join(tail) if len(words) > 2 else out
     return out
 
 
 def place(f: Facts, rng: random.Random) -> str:
-    options = [x for x in (f.city, US_STATES.get(f.state or "", f.state), f.state, f"{f.city} {f.state}" if f.city and f.state else None) if x]
+    options = [x for x in (f.city, US_STATES.get(f.state or "", f.state), f.state, f"{f.city} {f.state}" if f.city and f.state else None)
+               if x and "remote" not in x.lower()]
     if f.workplace == "Remote":
         options.append("remote")
     return rng.choice(options) if options else ""
@@ -135,29 +155,38 @@ def pay_floor(f: Facts) -> str | None:
 
 
 def render(style: str, f: Facts, rng: random.Random) -> str | None:
+    """One query of `style`; every style names the occupation (plainly, abbreviated or paraphrased), as seekers do."""
     role = f.role.lower()
+    alias = abbreviate(f.role, rng)
+    who = rng.choice([role, alias])
     terms = rng.sample(f.terms, k=min(len(f.terms), rng.randint(1, 3)))
     where = place(f, rng)
-    duty = rng.choice(f.duties) if f.duties else None
+    duty = short_duty(rng.choice(f.duties)) if f.duties else None
+    emp = f.employment[0].lower() if f.employment else "full-time"
     if style == "keyword":
-        parts = [rng.choice([role, abbreviate(f.role, rng)]), *terms, where]
-        return " ".join(p for p in parts if p)
+        extras = [x for x in ("remote" if f.workplace == "Remote" else None, "part time" if "Part-time" in f.employment else None,
+                              f.seniority) if x and rng.random() < 0.3]
+        parts = [*terms, who] if rng.random() < 0.25 else [who, *terms]
+        words = " ".join(p for p in (*parts, *extras, where) if p).split()
+        return " ".join(w for i, w in enumerate(words) if w.lower() not in {x.lower() for x in words[:i]})
     if style == "natural":
-        emp = f.employment[0].lower() if f.employment else "full-time"
-        templates = [f"I'm looking for a {emp} {role} job" + (f" in {where}" if where and where != "remote" else ""),
-                     f"any openings for a {role} who knows {' and '.join(terms)}?" if terms else None,
-                     f"I want to work as a {role} where I {duty}" if duty else None,
-                     f"jobs where I would {duty}" + (f" near {where}" if where else "") if duty else None,
-                     f"I have experience with {', '.join(terms)} and want a {role} position" if terms else None]
+        in_where = f" in {where}" if where and where != "remote" else " working remotely" if where == "remote" else ""
+        templates = [f"I'm looking for {article(emp)} {emp} {role} job{in_where}",
+                     f"any openings for {article(role)} {role} who knows {' and '.join(terms)}?" if terms else None,
+                     f"I want to work as {article(role)} {role} where I {duty}" if duty else None,
+                     f"looking for {article(who)} {who} job{in_where}, I {duty}" if duty else None,
+                     f"I have experience with {', '.join(terms)} and want {article(role)} {role} position{in_where}" if terms else None,
+                     f"is anyone hiring {article(role)} {role}{in_where}?",
+                     f"I'm {article(alias)} {alias} looking for {emp} work{in_where}" + (f", ideally with {terms[0]}" if terms else "")]
         return rng.choice([t for t in templates if t])
     if style == "paraphrase":
-        short = abbreviate(f.role, rng)
         tail = duty or " ".join(terms)
-        return f"{short} - {tail}" + (f", {f.state}" if f.state and rng.random() < 0.6 else "")
+        return f"{alias} - {tail}" + (f", {f.state}" if f.state and rng.random() < 0.6 else "") if tail else None
     if style == "skill":
-        if not terms and not duty:
-            return None
-        return rng.choice([t for t in (f"{' '.join(terms)} jobs" if terms else None, f"{duty} {role}" if duty else None) if t])
+        options = [f"{' '.join(terms)} {who}" if terms else None, f"{who} with {terms[0]} experience" if terms else None,
+                   f"{who} jobs {duty}" if duty else None, f"{duty} {who}" if duty else None]
+        options = [o for o in options if o]
+        return rng.choice(options) if options else None
     constraints = [c for c in (
         "remote" if f.workplace == "Remote" else None, "hybrid" if f.workplace == "Hybrid" else None,
         "part-time" if "Part-time" in f.employment else None, pay_floor(f),
@@ -165,4 +194,5 @@ def render(style: str, f: Facts, rng: random.Random) -> str | None:
     if not constraints:
         return None
     picked = rng.sample(constraints, k=min(len(constraints), rng.randint(1, 2)))
-    return f"{rng.choice([role, abbreviate(f.role, rng)])} job " + " ".join(picked)
+    topic = f" {terms[0]}" if terms and rng.random() < 0.4 else ""
+    return f"{who}{topic} job " + " ".join(picked)

@@ -153,7 +153,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     if hard_negatives and data.kind == "ir" and loss_name in ("mnrl", "cached-mnrl", "triplet"):
         t = time.perf_counter()
         by_text = {text: doc for doc, text in data.train.corpus.items()}
-        dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()))
+        dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()), seed=settings.seed)
         entities = [data.groups.get(by_text.get(p, ""), p) for p in dataset["positive"]]
         timings["mining_s"] = time.perf_counter() - t
     elif loss_name == "triplet":

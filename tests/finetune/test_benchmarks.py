@@ -48,3 +48,13 @@ def test_real_benchmarks_match_their_published_counts() -> None:
     assert (len(sts.train.score), len(sts.val.score), len(sts.test.score)) == (5749, 1500, 1379) and max(sts.train.score) <= 1.0
     dev = load_beir(SHARED_DATA / "jobs" / "dev_a", "test", load_corpus(SHARED_DATA / "jobs" / "jobs_a.jsonl"))
     assert len(dev.relevant_docs) == 80 and len(dev.corpus) == 5708 and sum(map(len, dev.relevant_docs.values())) == 737
+
+
+def test_beir_val_corpus_is_sampled_but_keeps_its_positives_and_test_ranks_everything(tmp_path: Path) -> None:
+    d = _beir(tmp_path / "b")
+    data = beir_training_data(d, seed=0, val_fraction=0.2, val_corpus_size=5)
+    positives = {doc for docs in data.val.relevant_docs.values() for doc in docs}
+    assert positives <= set(data.val.corpus) and len(data.val.corpus) == len(positives) + 5
+    assert len(data.train.corpus) == len(data.test.corpus) == 20
+    assert beir_training_data(d, seed=0, val_fraction=0.2, val_corpus_size=5).val.corpus == data.val.corpus  # seeded
+    assert len(beir_training_data(d, seed=0, val_fraction=0.2, val_corpus_size=None).val.corpus) == 20

@@ -62,6 +62,30 @@ def test_negatives_skip_the_positives_reposts(embedder) -> None:
     assert list(mined["negative"]) == [other] and stats["repost_skipped"] == 1  # the closer repost was skipped
 
 
+def test_negatives_keep_every_pair_in_order(embedder) -> None:
+    """No pair is dropped: pairs whose candidates all sit inside the margin (or are reposts) get a fallback negative."""
+    from datasets import Dataset
+
+    data = ir_data()
+    rows = [(data.train.queries[q], data.train.corpus[d]) for q, docs in data.train.relevant_docs.items() for d in docs]
+    anchors, positives = [a for a, _ in rows], [p for _, p in rows]
+    corpus = list(data.train.corpus.values())
+    model = embedder._model
+    for margin in (0.05, 0.9):  # 0.9 leaves (almost) no candidate outside the margin: the old n-tuple path dropped those pairs
+        mined, stats = mine(Dataset.from_dict({"anchor": anchors, "positive": positives}), model, corpus, relative_margin=margin, candidates=4)
+        assert len(mined) == len(rows) == stats["pairs"] == stats["with_negative"] + stats["fallback_negative"]
+        assert list(mined["anchor"]) == anchors and list(mined["positive"]) == positives
+        assert all(n != p and repost_key(n) != repost_key(p) for p, n in zip(mined["positive"], mined["negative"]))
+    assert stats["fallback_negative"] > 0  # the wide margin really exercised the fallback
+
+    pos = "Sushi Chef | Kaiyo | Richmond, VA\n\nPrepare nigiri and sashimi at the omakase counter."
+    repost = "Sushi Chef | Kaiyo | Richmond, VA\n\nPrepare nigiri and sashimi at the omakase counter in Richmond."
+    far = ["Truck Driver | Red River | Dallas, TX\n\nHaul freight.", "Nurse | Bayou | Houston, TX\n\nCare for patients."]
+    mined, stats = mine(Dataset.from_dict({"anchor": ["sushi chef nigiri richmond"], "positive": [pos]}), model, [pos, repost, *far],
+                        relative_margin=0.99, candidates=3)
+    assert len(mined) == 1 and mined["negative"][0] in far and stats["fallback_negative"] == 1  # never the repost
+
+
 def test_tiny_run_changes_weights_and_writes_card_and_manifest(tmp_path) -> None:
     data = ir_data()
     run = fit(data, "sentence-transformers/all-MiniLM-L6-v2", tmp_path / "m", fs(seed=1), hard_negatives=True, max_steps=2)
