@@ -42,7 +42,7 @@ $(CHROMIUM):
 browser: $(CHROMIUM)
 
 test: install $(CHROMIUM)
-	$(TEST_ENV) $(VENV)/bin/pytest -q -m "not slow"
+	$(TEST_ENV) $(VENV)/bin/pytest -q -m "not slow" --durations=15
 
 test-all: install $(CHROMIUM)
 	$(TEST_ENV) $(VENV)/bin/pytest -q
