@@ -31,11 +31,10 @@ def render() -> None:
         st.text(question)
     with st.chat_message("assistant"):
         try:
-            engine = chat_engine(choice)
-        except Exception as exc:  # e.g. no collection for this model yet: say what to do
-            st.error(escape_md(str(exc)))
+            answer, streamed = stream_markdown(chat_engine(choice), question, list(history))
+        except Exception as exc:  # e.g. no collection for this model yet, or the store is unreachable: say so
+            st.error(escape_md(f"{exc.__class__.__name__}: {exc}"))
             return
-        answer, streamed = stream_markdown(engine, question, list(history))
         show_answer(answer, key=f"h{len(history)}", streamed=streamed)
     history.append(answer)
 

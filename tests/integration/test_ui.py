@@ -116,3 +116,12 @@ def test_reports_page_reads_a_compare_run(app) -> None:
     assert not at.exception, at.exception
     shown = at.dataframe[-1].value
     assert (shown["delta"] > 0).all()
+
+
+def test_an_empty_home_says_what_to_run_instead_of_failing(app, tmp_path: Path) -> None:
+    at = app(JOBRAG_HOME=str(tmp_path / "empty-home"))
+    assert any("jobrag ingest" in w.value for w in at.sidebar.warning)
+    assert any("jobrag ingest" in i.value for i in at.info)
+    at.sidebar.radio(key="kind").set_value("bm25").run()
+    ask(at, "nurse")
+    assert any("ingest" in e.value for e in at.error)
