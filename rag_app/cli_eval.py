@@ -39,12 +39,14 @@ def _judge(judge: str, api_base: str | None, model: str | None, settings: Any):
         raise ConfigError(f"unknown judge mode {judge!r}; valid modes: {', '.join(JUDGE_MODES)}")
     if judge == "none":
         return None
-    base = api_base or settings.llm.api_base
+    ev = settings.eval
+    base = api_base or ev.judge_api_base or settings.llm.api_base
     if not base:
-        raise ConfigError("--judge openai needs an OpenAI-compatible endpoint: --judge-api-base URL (or llm.api_base / JOBRAG_LLM__API_BASE); "
-                          "there is no default endpoint")
-    key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
-    return JudgeConfig(api_base=base, model=model or settings.llm.model, api_key=key, timeout_s=settings.llm.timeout_s,
+        raise ConfigError("--judge openai needs an OpenAI-compatible endpoint: --judge-api-base URL (or eval.judge_api_base, "
+                          "llm.api_base); there is no default endpoint")
+    secret = ev.judge_api_key or settings.llm.api_key
+    key = secret.get_secret_value() if secret else None
+    return JudgeConfig(api_base=base, model=model or ev.judge_model or settings.llm.model, api_key=key, timeout_s=settings.llm.timeout_s,
                        max_retries=settings.llm.max_retries, seed=settings.eval.seed)
 
 

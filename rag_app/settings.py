@@ -110,6 +110,9 @@ class EvalSettings(BaseModel):
     bootstrap_resamples: int = Field(2000, ge=100, description="Paired bootstrap resamples for confidence intervals.")
     permutations: int = Field(10000, ge=100, description="Sign-flip permutations for paired p-values.")
     seed: int = Field(0, description="Seed for resampling.")
+    judge_api_base: str | None = Field(None, description="`compare --judge openai`: the judge's OpenAI-compatible base URL (default llm.api_base).")
+    judge_model: str | None = Field(None, description="`compare --judge openai`: the judge model name (default llm.model).")
+    judge_api_key: SecretStr | None = Field(None, description="The judge's API key (prefer JOBRAG_EVAL__JUDGE_API_KEY; default llm.api_key).")
 
 
 class Settings(BaseSettings):

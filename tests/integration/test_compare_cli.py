@@ -133,3 +133,19 @@ def test_compare_answer_options_are_checked(beir: Path, tmp_path: Path) -> None:
     assert no_label.returncode == 2 and "LABEL=SPEC" in no_label.stderr
     missing = jobrag("compare", "--queries", str(tmp_path / "nope"), "--retriever", "b=bm25", env=env)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_judge_endpoint_comes_from_flags_then_eval_settings_then_llm_never_a_default() -> None:
+    from rag_app.cli_eval import _judge
+    from rag_app.errors import ConfigError
+    from rag_app.settings import load_settings
+
+    with pytest.raises(ConfigError, match="no default endpoint"):
+        _judge("openai", None, None, load_settings())
+    settings = load_settings(llm={"api_base": "http://127.0.0.1:1/v1", "model": "answerer", "api_key": "llm-key"},
+                             eval={"judge_api_base": "http://127.0.0.1:2/v1", "judge_model": "judge", "judge_api_key": "judge-key"})
+    cfg = _judge("openai", None, None, settings)
+    assert (cfg.api_base, cfg.model, cfg.api_key) == ("http://127.0.0.1:2/v1", "judge", "judge-key")
+    cfg = _judge("openai", "http://127.0.0.1:3/v1", "flag-judge", settings)
+    assert (cfg.api_base, cfg.model) == ("http://127.0.0.1:3/v1", "flag-judge")
+    assert _judge("none", None, None, settings) is None
