@@ -182,27 +182,10 @@ def citation_precision(cited: Sequence[str], relevant: set[str]) -> float | None
 
 
 def _ragas_embeddings(embedder: Any) -> Any:
-    """Our llama-index embedder behind ragas' (legacy) embeddings interface, which its metrics call."""
-    from ragas.embeddings.base import BaseRagasEmbeddings
+    """Our llama-index embedder behind ragas' own llama-index wrapper (the interface its metrics call)."""
+    from ragas.embeddings.base import LlamaIndexEmbeddingsWrapper
 
-    class JobragEmbeddings(BaseRagasEmbeddings):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def embed_query(self, text: str) -> list[float]:
-            return list(self.inner.get_query_embedding(text))
-
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            return [list(v) for v in self.inner.get_text_embedding_batch(list(texts))]
-
-        async def aembed_query(self, text: str) -> list[float]:
-            return self.embed_query(text)
-
-        async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-            return self.embed_documents(texts)
-
-    return JobragEmbeddings(embedder)
+    return LlamaIndexEmbeddingsWrapper(embedder)
 
 
 def _judge_llm(judge: JudgeConfig) -> Any:
