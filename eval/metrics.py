@@ -4,6 +4,12 @@ NDCG uses graded gains (gain = grade, log2 discount; the ideal ranking is built 
 query). Every other metric counts a document as relevant when its grade is >= 1. MAP@k divides by min(k, #relevant),
 MRR@k is the reciprocal rank of the first relevant document within k (0 past k) — the conventions of
 sentence-transformers' InformationRetrievalEvaluator, against which tests cross-check these numbers.
+
+With pooled judgments (a `judgments_all.tsv` listing every judged pair, grade 0 included) two more columns say how
+far the pool can be trusted for a system that was not pooled: `judged@10`, the share of the top 10 that was judged,
+and `ndcg@10_condensed`, NDCG@10 over the ranking with unjudged documents removed (Sakai's condensed lists, SIGIR 2007).
+Standard NDCG counts an unjudged document as non-relevant, a lower bound for a new system; the condensed figure drops
+them instead, the usual correction when Judged@10 is well below 1. Report both.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ def average_precision_at(ranking: Sequence[str], relevant: set[str], k: int = 10
 
 
 def query_metrics(ranking: Sequence[str], grades: Mapping[str, int], judged: set[str] | None = None) -> dict[str, float | None]:
-    """All metrics of one query. `judged` (every judged doc, grade 0 included) adds judged@10."""
+    """All metrics of one query. `judged` (every judged doc, grade 0 included) adds judged@10 and ndcg@10_condensed."""
     relevant = {d for d, g in grades.items() if g >= 1}
     first = next((i for i, doc in enumerate(ranking, start=1) if doc in relevant), None)
     out: dict[str, float | None] = {"first_rel_rank": float(first) if first else None}
@@ -50,6 +56,7 @@ def query_metrics(ranking: Sequence[str], grades: Mapping[str, int], judged: set
     if judged is not None:
         top = ranking[:10]
         out["judged@10"] = sum(doc in judged for doc in top) / len(top) if top else 0.0
+        out["ndcg@10_condensed"] = ndcg_at([doc for doc in ranking if doc in judged], grades, 10)
     return out
 
 

@@ -27,8 +27,9 @@ def deltas(runs: Sequence[Run], resamples: int, permutations: int, seed: int) ->
     out = []
     qids = sorted(set.intersection(*(set(r.per_query) for r in runs))) if runs else []
     for a, b in combinations(runs, 2):
-        for metric in DELTA_METRICS:
-            key = SUMMARY_KEYS[metric]
+        optional = [m for m in ("ndcg@10_condensed",) if all(m in a.per_query[q] and m in b.per_query[q] for q in qids)] if qids else []
+        for metric in (*DELTA_METRICS, *optional):
+            key = SUMMARY_KEYS.get(metric, metric)
             xa = [a.per_query[q][key] or 0.0 for q in qids]
             xb = [b.per_query[q][key] or 0.0 for q in qids]
             out.append({"a": a.label, "b": b.label, "metric": metric, **compare(xa, xb, resamples, permutations, seed), "n": len(qids)})
@@ -109,7 +110,7 @@ def _fmt(value: Any, signed: bool = False) -> str:
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
-RETRIEVAL_COLUMNS = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@10", "map@100", "judged@10", "ms_per_query"]
+RETRIEVAL_COLUMNS = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@10", "map@100", "judged@10", "ndcg@10_condensed", "ms_per_query"]
 
 
 def markdown(data: dict[str, Any]) -> str:

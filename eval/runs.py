@@ -21,6 +21,7 @@ from rag_app.records import IRSplit
 logger = logging.getLogger(__name__)
 SUMMARY_KEYS = {"ndcg@10": "ndcg@10", "mrr@10": "rr@10", "recall@10": "recall@10", "recall@100": "recall@100", "hit@1": "hit@1",
                 "hit@3": "hit@3", "hit@10": "hit@10", "map@100": "map@100"}
+OPTIONAL_KEYS = ("judged@10", "ndcg@10_condensed")  # only where the query set has pooled judgments
 
 
 @dataclass
@@ -35,8 +36,9 @@ class Run:
 
     def summary(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {name: mean([m[key] for m in self.per_query.values()]) for name, key in SUMMARY_KEYS.items()}
-        if any("judged@10" in m for m in self.per_query.values()):
-            out["judged@10"] = mean([m.get("judged@10") for m in self.per_query.values()])
+        for key in OPTIONAL_KEYS:
+            if any(key in m for m in self.per_query.values()):
+                out[key] = mean([m.get(key) for m in self.per_query.values()])
         out["ms_per_query"] = self.ms_per_query
         out["model_size_mb"] = self.model_size_mb
         return out

@@ -2,7 +2,9 @@
 
 sentence-transformers' NoDuplicatesBatchSampler prevents repeated texts; two postings of the same employer are
 different texts but often near-identical, so as in-batch negatives they teach the model to push apart what a job
-seeker would call equally relevant. This sampler adds the row's entity (its leakage group) to the duplicate check.
+seeker would call equally relevant. This sampler adds the row's entities to the duplicate check: its leakage group
+(company) and, unless `finetune.same_role_negatives` is on, its occupation (core title), so that another employer's
+posting for the same job never serves as an in-batch negative either.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 
 
 class EntityNoDuplicatesBatchSampler(DefaultBatchSampler):
-    def __init__(self, dataset: Any, batch_size: int, drop_last: bool, entities: list[str], valid_label_columns: list[str] | None = None,
+    def __init__(self, dataset: Any, batch_size: int, drop_last: bool, entities: list[str | tuple[str, ...]], valid_label_columns: list[str] | None = None,
                  generator: torch.Generator | None = None, seed: int = 0) -> None:
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns,
                          generator=generator, seed=seed)
         columns = [c for c in dataset.column_names if c not in (valid_label_columns or ["label", "score"])]
         rows = zip(*(dataset[c] for c in columns))
-        self.values = [frozenset({hash(t) for t in row} | {hash(f"entity:{entities[i]}")}) for i, row in enumerate(rows)]
+        keys = [(e,) if isinstance(e, str) else tuple(e) for e in entities]
+        self.values = [frozenset({hash(t) for t in row} | {hash(f"entity:{k}") for k in keys[i]}) for i, row in enumerate(rows)]
 
     def __iter__(self) -> Iterator[list[int]]:
         gen = torch.Generator().manual_seed(self.seed + self.epoch)

@@ -153,12 +153,17 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     if hard_negatives and data.kind == "ir" and loss_name in ("mnrl", "cached-mnrl", "triplet"):
         t = time.perf_counter()
         by_text = {text: doc for doc, text in data.train.corpus.items()}
-        dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()), seed=settings.seed)
+        dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()), seed=settings.seed,
+                                  candidates=8 if settings.same_role_negatives else 16, exclude_same_role=not settings.same_role_negatives)
         entities = [data.groups.get(by_text.get(p, ""), p) for p in dataset["positive"]]
         timings["mining_s"] = time.perf_counter() - t
     elif loss_name == "triplet":
         raise ConfigError("--loss triplet needs hard negatives (drop --no-negatives)")
 
+    if entities and not settings.same_role_negatives:
+        from finetune.negatives import role_key
+
+        entities = [(e, f"role:{role_key(p)}") for e, p in zip(entities, dataset["positive"])]
     with tempfile.TemporaryDirectory(prefix="jobrag-ckpt-") as ckpt:
         trainer = SentenceTransformerTrainer(model=model, args=_args(settings, ckpt, data, _sampler(data, loss_name, entities), max_steps, evaluate),
                                              train_dataset=dataset, loss=build_loss(loss_name, model, settings.matryoshka),

@@ -92,12 +92,18 @@ def _safe_listing(raw: Any, mapping: dict[str, str], settings: Settings) -> JobL
 
 
 class Chunker:
-    """llama-index SentenceSplitter sized in the embedder's own tokens; the listing header is embedded with every chunk."""
+    """llama-index SentenceSplitter sized in the embedder's own tokens; the listing header is embedded with every chunk.
 
-    def __init__(self, chunk_size: int, chunk_overlap: int, tokenizer: Any | None) -> None:
+    `max_chunks` keeps only the first N chunks of a listing (the header and the opening of the description): listings
+    end in benefits and equal-opportunity boilerplate that every listing shares, and on dev_a one vector per listing
+    retrieves better than all chunks, at a quarter of the ingest time.
+    """
+
+    def __init__(self, chunk_size: int, chunk_overlap: int, tokenizer: Any | None, max_chunks: int | None = None) -> None:
         from llama_index.core.node_parser import SentenceSplitter
 
         self.splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap, tokenizer=tokenizer)
+        self.max_chunks = max_chunks
 
     def __call__(self, listing: JobListing) -> list[TextNode]:
         from llama_index.core import Document
@@ -107,7 +113,7 @@ class Chunker:
         doc = Document(id_=listing.id, text=listing.description, metadata=meta, excluded_embed_metadata_keys=hidden,
                        excluded_llm_metadata_keys=[k for k in hidden if k != "listing_id"], metadata_template="{value}",
                        text_template="{metadata_str}\n\n{content}")
-        nodes = self.splitter.get_nodes_from_documents([doc])
+        nodes = self.splitter.get_nodes_from_documents([doc])[: self.max_chunks]
         content_hash = listing.content_hash()
         for i, node in enumerate(nodes):
             node.id_ = f"{listing.id}#{content_hash}#{i}"
@@ -124,7 +130,7 @@ class Ingestor:
         self.settings = settings
         self.embedder = embedder
         self.facts = store.facts_for(embedder, settings.ingest)
-        self.chunker = Chunker(self.facts["chunk_size"], settings.ingest.chunk_overlap, embedder.tokenizer())
+        self.chunker = Chunker(self.facts["chunk_size"], settings.ingest.chunk_overlap, embedder.tokenizer(), settings.ingest.max_chunks)
         self.store = store
         self.collection = store.collection(self.facts)
         self.times = StageTimes()

@@ -157,7 +157,7 @@ def _print(data: dict[str, Any], ir: Any, queries: Path, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"compare: {len(ir.queries)} queries from {queries}", title_justify="left")
-    cols = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "judged@10", "ms_per_query"]
+    cols = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "judged@10", "ndcg@10_condensed", "ms_per_query"]
     answer_cols = list(data.get("answers", {}).get("metrics_run", {}))
     for c in ["retriever", *cols, *answer_cols]:
         table.add_column(c, justify="right")
@@ -166,8 +166,9 @@ def _print(data: dict[str, Any], ir: Any, queries: Path, out: Path) -> None:
                       *("–" if m.get(c) is None else f"{m[c]:.3f} (n={m.get(f'{c}_n')})" for c in answer_cols))
     console.print(table)
     for d in data["deltas"]:
-        if d["metric"] == "ndcg@10":
-            console.print(f"{d['b']} vs {d['a']}: NDCG@10 {d['delta']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] p={d['p_value']:.4f} "
+        if d["metric"] in ("ndcg@10", "ndcg@10_condensed"):
+            name = "NDCG@10" if d["metric"] == "ndcg@10" else "NDCG@10 condensed"
+            console.print(f"{d['b']} vs {d['a']}: {name} {d['delta']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] p={d['p_value']:.4f} "
                           f"W/T/L {d['wins']}/{d['ties']}/{d['losses']}")
     if data.get("answers", {}).get("metrics_not_run"):
         for k, v in data["answers"]["metrics_not_run"].items():

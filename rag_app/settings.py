@@ -57,6 +57,8 @@ class IngestSettings(BaseModel):
     source: str = Field("sample", description="Default source: 'sample', a CSV/JSONL/Parquet path, or 'hub:NAME'.")
     chunk_size: int = Field(256, ge=32, description="Chunk size in the embedder's word pieces, listing header included.")
     chunk_overlap: int = Field(32, ge=0, description="Overlap between consecutive chunks, in word pieces.")
+    max_chunks: int | None = Field(None, ge=1, description="Embed only each listing's first N chunks (1 = header + the opening of the "
+                                   "description, as one vector per listing); None embeds them all. Part of the collection fingerprint.")
     batch_listings: int = Field(64, ge=1, description="Listings embedded and written per batch (the resume granularity).")
     max_description_chars: int = Field(100_000, ge=1000, description="Longer descriptions are rejected with a reason.")
     min_description_chars: int = Field(30, ge=1, description="Shorter (after cleaning) descriptions are rejected.")
@@ -102,6 +104,8 @@ class FinetuneSettings(BaseModel):
     warmup_ratio: float = Field(0.1, ge=0, le=1, description="Share of steps used for linear warmup.")
     max_seq_length: int = Field(256, ge=16, description="Truncation length during training.")
     seed: int = Field(42, description="Seed for generation, splits, mining and training.")
+    same_role_negatives: bool = Field(False, description="Let listings of the positive's own occupation (core title) serve as negatives, "
+                                      "mined and in-batch. Off: a job seeker calls them relevant too.")
     queries_per_listing: int = Field(3, ge=1, description="Generated queries per listing.")
     llm_prompt: str = Field(DEFAULT_LLM_PROMPT, description="gen-pairs --generator llm: prompt with {n} and {listing} placeholders.")
 

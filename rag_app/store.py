@@ -99,8 +99,10 @@ class Store:
 
     # -- naming and the fingerprint guard -------------------------------------------------------------------------
     @staticmethod
-    def collection_facts(embedder_facts: dict[str, Any], chunk_size: int, chunk_overlap: int) -> dict[str, Any]:
+    def collection_facts(embedder_facts: dict[str, Any], chunk_size: int, chunk_overlap: int, max_chunks: int | None = None) -> dict[str, Any]:
         facts = {**embedder_facts, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap}
+        if max_chunks is not None:  # only when set, so collections built before the setting keep their fingerprint
+            facts["max_chunks"] = max_chunks
         return {**facts, "fingerprint": fingerprint(facts)}
 
     @classmethod
@@ -109,7 +111,7 @@ class Store:
         chunk_size = ingest.chunk_size
         if (model := embedder.torch_model) is not None and chunk_size > model.max_seq_length - 2:
             chunk_size = model.max_seq_length - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
-        facts = cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap)
+        facts = cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap, getattr(ingest, "max_chunks", None))
         return {**facts, "model_ref": getattr(embedder, "model_ref", facts["model"])}  # where to load it from; not fingerprinted
 
     @staticmethod

@@ -23,7 +23,7 @@ def summary_table(data: dict) -> pd.DataFrame:
     for label, m in data["retrievers"].items():
         row = {"retriever": label, "spec": m.get("spec", "")}
         row |= {k: _with_ci(m.get(k), m.get(f"{k}_ci95")) for k in METRICS}
-        row |= {k: m.get(k) for k in ("judged@10", "ms_per_query") if k in m}
+        row |= {k: m.get(k) for k in ("judged@10", "ndcg@10_condensed", "ms_per_query") if k in m}
         rows.append(row)
     return pd.DataFrame(rows)
 

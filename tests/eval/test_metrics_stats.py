@@ -18,6 +18,10 @@ def test_hand_made_ranking() -> None:
     assert m["ndcg@10"] == pytest.approx(dcg / idcg)
     assert m["recall@10"] == pytest.approx(2 / 3) and m["map@100"] == pytest.approx((1 / 2 + 2 / 4) / 3)
     assert m["judged@10"] == pytest.approx(3 / 5)
+    # condensed list: unjudged x, y dropped -> b, c, a
+    assert m["ndcg@10_condensed"] == pytest.approx((1 / math.log2(2) + 2 / math.log2(4)) / idcg)
+    assert m["ndcg@10_condensed"] > m["ndcg@10"]
+    assert "ndcg@10_condensed" not in query_metrics(["a"], grades)  # no pool, no condensed figure
 
 
 def test_graded_ndcg_prefers_the_better_grade_first() -> None:

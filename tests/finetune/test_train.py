@@ -60,6 +60,29 @@ def test_negatives_skip_the_positives_reposts(embedder) -> None:
     mined, stats = mine(Dataset.from_dict({"anchor": ["sushi chef nigiri richmond"], "positive": [pos]}), model,
                         [pos, repost, other, *far], relative_margin=None, candidates=3)  # no margin: only the repost rule filters
     assert list(mined["negative"]) == [other] and stats["repost_skipped"] == 1  # the closer repost was skipped
+    mined, stats = mine(Dataset.from_dict({"anchor": ["sushi chef nigiri richmond"], "positive": [pos]}), model,
+                        [pos, repost, other, *far], relative_margin=None, candidates=3, exclude_same_role=True)
+    assert mined["negative"][0] in far and stats["same_role_skipped"] == 1  # another employer's sushi chef is relevant, not negative
+
+
+def test_role_key_and_the_sampler_keep_one_occupation_and_one_company_per_batch() -> None:
+    from datasets import Dataset
+
+    from finetune.negatives import role_key
+    from finetune.sampler import EntityNoDuplicatesBatchSampler
+
+    assert role_key("Senior ICU Registered Nurse - Nights | Bayou | Houston, TX\n\ntext") == "icu registered nurse"
+    assert role_key("Structural Engineer II | A | B") == role_key("Sr. Structural Engineer (Bridges) | C | D") == "structural engineer"
+    data = ir_data()
+    rows = [(data.train.queries[q], data.train.corpus[d], d) for q, docs in data.train.relevant_docs.items() for d in docs]
+    dataset = Dataset.from_dict({"anchor": [a for a, _, _ in rows], "positive": [p for _, p, _ in rows]})
+    entities = [(data.groups[d], f"role:{role_key(p)}") for _, p, d in rows]
+    sampler = EntityNoDuplicatesBatchSampler(dataset, batch_size=8, drop_last=False, entities=entities, seed=3)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(rows)))  # every row once
+    for batch in batches:
+        roles = [entities[i][1] for i in batch]
+        assert len(set(roles)) == len(roles)
 
 
 def test_negatives_keep_every_pair_in_order(embedder) -> None:

@@ -37,6 +37,8 @@ def beir(tmp_path_factory) -> Path:
     qrels.append("q0\tnot-in-corpus\t1")
     (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (root / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
+    judged = [*qrels, *(f"q{i}\t{rows[59 - i]['id']}\t0" for i in range(12))]  # pooled judgments: grade-0 pairs too
+    (root / "judgments_all.tsv").write_text("\n".join(judged) + "\n")
     return root
 
 
@@ -52,7 +54,8 @@ def test_compare_writes_every_file_with_the_documented_schema(beir: Path, tmp_pa
     for m in data["retrievers"].values():
         assert {"ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@3", "hit@10", "map@100", "ms_per_query"} <= set(m)
         assert 0 < m["ndcg@10"] <= 1 and m["hit@10"] > 0.5
-    assert len(data["deltas"]) == 3 * 6 and {"a", "b", "metric", "delta", "ci95", "p_value", "wins", "ties", "losses"} <= set(data["deltas"][0])
+        assert 0 < m["judged@10"] < 1 and m["ndcg@10"] <= m["ndcg@10_condensed"] <= 1  # judgments_all.tsv: pool-bias columns
+    assert len(data["deltas"]) == 3 * 7 and {"a", "b", "metric", "delta", "ci95", "p_value", "wins", "ties", "losses"} <= set(data["deltas"][0])
     assert any("not in the corpus" in n for n in data["notes"]) and any("no relevant document" in n for n in data["notes"])
     rows = list(csv.DictReader((out / "per_query.csv").open()))
     assert len(rows) == 12 and "base:ndcg@10" in rows[0] and "hyb:top10" in rows[0]

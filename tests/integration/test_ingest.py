@@ -132,3 +132,18 @@ def test_real_corpora_ingest_cleanly(name, settings, embedder, store) -> None:
     read = read_listings(str(SHARED_DATA / "jobs" / name), settings, limit=12)
     summary = Ingestor(settings, embedder, store).run(read)
     assert summary.added == 12 and summary.rejected == 0
+
+
+def test_max_chunks_keeps_the_opening_and_gets_its_own_collection(tmp_path, settings, embedder, store) -> None:
+    rows = sample_rows(6)
+    src = write_jsonl(tmp_path / "jobs.jsonl", rows)
+    full = ingest(settings, embedder, store, src)
+    first_only = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"max_chunks": 1})})
+    one = ingest(first_only, embedder, store, src)
+    assert one.added == 6 and one.chunks_written == 6 < full.chunks_written  # one vector per listing
+    coll_all, coll_one = Ingestor(settings, embedder, store).collection, Ingestor(first_only, embedder, store).collection
+    assert coll_all.name != coll_one.name and coll_all.count() == full.chunks_written  # the all-chunks collection is untouched
+    got = coll_one.get(include=["metadatas"])
+    assert {m["chunk_index"] for m in got["metadatas"]} == {0} and {m["n_chunks"] for m in got["metadatas"]} == {1}
+    again = ingest(first_only, embedder, store, src)
+    assert (again.added, again.unchanged, again.chunks_written) == (0, 6, 0)  # rerun: nothing duplicated
