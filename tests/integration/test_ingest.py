@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +144,22 @@ def test_max_chunks_keeps_the_opening_and_gets_its_own_collection(tmp_path, sett
     assert one.added == 6 and one.chunks_written == 6 < full.chunks_written  # one vector per listing
     coll_all, coll_one = Ingestor(settings, embedder, store).collection, Ingestor(first_only, embedder, store).collection
     assert coll_all.name != coll_one.name and coll_all.count() == full.chunks_written  # the all-chunks collection is untouched
-    got = coll_one.get(include=["metadatas"])
+    got = coll_one.get(include=["metadatas", "documents"])
     assert {m["chunk_index"] for m in got["metadatas"]} == {0} and {m["n_chunks"] for m in got["metadatas"]} == {1}
+    by_id = {m["listing_id"]: doc for m, doc in zip(got["metadatas"], got["documents"])}
+    for row in rows:  # the one chunk still stores the whole text (BM25 and the chat context read it)
+        assert by_id[row["id"]].split()[-3:] == row["description"].split()[-3:]
+    from rag_app.retrievers import BM25ListingRetriever, bm25_dir
+
+    bm25 = BM25ListingRetriever(bm25_dir(first_only.home, coll_one.name), first_only.retrieval, None)
+    checked = 0
+    for i, row in enumerate(rows):  # a word only this listing has, past its first chunk, finds it
+        others = " ".join(r["description"] + " " + r["title"] for j, r in enumerate(rows) if j != i).lower()
+        late = row["description"][len(row["description"]) * 2 // 3:].lower()
+        unique = [w for w in re.findall(r"[a-z]{6,}", late) if w not in others and w not in row["description"][:600].lower()]
+        if unique:
+            assert bm25.retrieve(unique[0])[0].node.metadata["listing_id"] == row["id"]
+            checked += 1
+    assert checked >= 2
     again = ingest(first_only, embedder, store, src)
     assert (again.added, again.unchanged, again.chunks_written) == (0, 6, 0)  # rerun: nothing duplicated
