@@ -11,7 +11,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eval.runs import SUMMARY_KEYS, Run
+from eval.runs import OPTIONAL_KEYS, SUMMARY_KEYS, Run
 from eval.stats import compare
 
 if TYPE_CHECKING:
@@ -79,11 +79,12 @@ def summary(runs: Sequence[Run], delta_rows: list[dict[str, Any]], n_queries: in
 
 def write_per_query(path: Path, runs: Sequence[Run], queries: Mapping[str, str], answers: AnswerEval | None = None) -> None:
     answer_metrics = list(answers.ran) if answers is not None else []
+    pool_columns = [c for c in OPTIONAL_KEYS if any(c in m for r in runs for m in r.per_query.values())]  # with pooled judgments
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         header = ["query_id", "query"]
         for r in runs:
-            header += [f"{r.label}:{c}" for c in PER_QUERY_COLUMNS] + [f"{r.label}:top10"]
+            header += [f"{r.label}:{c}" for c in (*PER_QUERY_COLUMNS, *pool_columns)] + [f"{r.label}:top10"]
             if answers is not None:
                 header += [f"{r.label}:answer", f"{r.label}:cited", f"{r.label}:context_ids"]
                 header += [f"{r.label}:{m}" for m in answer_metrics] + [f"{r.label}:answer_failed", f"{r.label}:answer_n_a"]
@@ -92,7 +93,7 @@ def write_per_query(path: Path, runs: Sequence[Run], queries: Mapping[str, str],
             row: list[Any] = [qid, text]
             for r in runs:
                 m = r.per_query.get(qid, {})
-                row += [m.get(c) for c in PER_QUERY_COLUMNS] + [" ".join(r.rankings.get(qid, [])[:10])]
+                row += [m.get(c) for c in (*PER_QUERY_COLUMNS, *pool_columns)] + [" ".join(r.rankings.get(qid, [])[:10])]
                 if answers is not None:
                     a = answers.per_query(r.label, qid)
                     if a is None:

@@ -16,6 +16,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from eval.metrics import mean, query_metrics
+from rag_app.errors import ConfigError
 from rag_app.records import IRSplit
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,37 @@ def load_judged(path: Path | None) -> dict[str, set[str]] | None:
         qid, doc, *_ = line.split("\t")
         judged.setdefault(qid, set()).add(doc)
     return judged
+
+
+def merge_judgments(split: IRSplit, judged: dict[str, set[str]] | None, paths: list[Path]) -> tuple[IRSplit, dict[str, set[str]], list[str]]:
+    """Extend a pooled query set with more judgments (`query-id  corpus-id  score` TSV, e.g. grades for the unjudged
+    listings in each retriever's top 10, read off per_query.csv). A pair the set already judges keeps its grade."""
+    graded = {q: dict(g) for q, g in (split.graded or {q: {d: 1 for d in docs} for q, docs in split.relevant_docs.items()}).items()}
+    judged = {q: set(d) for q, d in (judged or {q: set(g) for q, g in graded.items()}).items()}
+    added = kept = unknown = 0
+    for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"--extra-judgments {path}: no such file")
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+            cells = line.split("\t")
+            if not line.strip() or (n == 1 and cells[0] == "query-id"):
+                continue
+            if len(cells) < 3 or not cells[2].strip().lstrip("-").isdigit():
+                raise ConfigError(f"{path}:{n}: expected 'query-id<TAB>corpus-id<TAB>score', got {line[:80]!r}")
+            qid, doc, grade = cells[0].strip(), cells[1].strip(), int(cells[2])
+            if qid not in split.queries:
+                unknown += 1
+            elif doc in judged.get(qid, set()):
+                kept += 1
+            else:
+                judged.setdefault(qid, set()).add(doc)
+                if grade >= 1:
+                    graded.setdefault(qid, {})[doc] = grade
+                added += 1
+    relevant = {q: [d for d, g in gs.items() if g >= 1] for q, gs in graded.items()}
+    note = (f"pool extended: {added} extra judgments from {', '.join(str(p) for p in paths)}"
+            f" ({kept} already judged kept their original grade, {unknown} for queries not in this set ignored)")
+    return split.model_copy(update={"graded": graded, "relevant_docs": relevant}), judged, [note]
 
 
 def model_size_mb(path_or_name: str | None) -> float | None:

@@ -64,10 +64,12 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
             judge_model: Annotated[Optional[str], typer.Option(help="Judge model name (default llm.model).")] = None,
             answer_limit: Annotated[Optional[int], typer.Option(min=1, help="Answer only the first N queries (generation is slow).")] = None,
             projection: Annotated[bool, typer.Option("--projection/--no-projection", help="2-D embedding projection per dense model in report.html.")] = True,
+            extra_judgments: Annotated[Optional[list[Path]], typer.Option(help="More judgments (query-id, corpus-id, score TSV) "
+                                                                         "merged into the pool, repeatable.")] = None,
             ) -> None:
     """Score retrievers per query (NDCG@10, MRR@10, Recall@10/100, Hit@k, MAP@100, Judged@10) with bootstrap CIs."""
     from eval.report import write_report
-    from eval.runs import check_split, load_judged, run_one
+    from eval.runs import check_split, load_judged, merge_judgments, run_one
     from ingest.pipeline import Ingestor, read_listings
     from rag_app.retrievers import RetrieverFactory, parse_spec
     from rag_app.store import Store
@@ -89,7 +91,11 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
         raise ConfigError(f"no query in {queries}: the query file is empty")
     quiet_transformers()
     factory = RetrieverFactory(settings, Store.from_settings(settings))
-    notes = check_split(ir, set(ir.corpus))
+    judged = load_judged(queries / "judgments_all.tsv")
+    extra_notes: list[str] = []
+    if extra_judgments:
+        ir, judged, extra_notes = merge_judgments(ir, judged, extra_judgments)
+    notes = check_split(ir, set(ir.corpus)) + extra_notes
     ir = ir.model_copy(update={"queries": {q: t for q, t in ir.queries.items() if ir.relevant_docs.get(q)}})
     if not ir.queries:
         raise ConfigError(f"no query in {queries} has a relevant document in qrels/{split}.tsv")
@@ -97,7 +103,6 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
         read = read_listings(str(pool), settings)
         for model in dict.fromkeys(parse_spec(s)[1] or settings.embedding.model for s in specs.values()):
             Ingestor(settings, factory.embedder(model), factory.store).run(read, progress=True)
-    judged = load_judged(queries / "judgments_all.tsv")
     started = time.perf_counter()
     models = {label: parse_spec(spec)[1] or settings.embedding.model for label, spec in specs.items()}
     runs = [run_one(label, spec, factory.build(spec), ir, judged, None if parse_spec(spec)[0] == "bm25" else models[label])
@@ -115,7 +120,7 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
                 projections.append(project(run.label, models[run.label], factory.embedder(models[run.label]), ir.queries, ir.corpus,
                                            run.rankings, ir.relevant_docs))
     out = out or settings.home / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
-    manifest = {"queries": str(queries), "split": split, "corpus": str(pool) if pool else None, "retrievers": specs, "depth": depth,
+    manifest = {"queries": str(queries), "extra_judgments": [str(p) for p in extra_judgments or []], "split": split, "corpus": str(pool) if pool else None, "retrievers": specs, "depth": depth,
                 "seed": settings.eval.seed, "resamples": settings.eval.bootstrap_resamples, "seconds": time.perf_counter() - started,
                 "collections": {m: factory.collection(m).metadata for m in {parse_spec(s)[1] or settings.embedding.model for s in specs.values()}},
                 "answers": None if answer_eval is None else {"llm_mode": settings.llm.mode, "llm": answer_eval.llm, "judge": answer_eval.judge,

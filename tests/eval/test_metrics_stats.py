@@ -88,3 +88,28 @@ def test_compare_record() -> None:
     assert wins_ties_losses([0.1, 0.5, 0.5, 0.9], [0.2, 0.5, 0.4, 1.0]) == (2, 1, 1)
     assert out["wins"] == 2 and out["ties"] == 1 and out["losses"] == 1 and out["delta"] == pytest.approx(0.025)
     assert out["ci95"][0] <= out["delta"] <= out["ci95"][1] and 0 < out["p_value"] <= 1
+
+
+def test_extra_judgments_extend_the_pool_without_overriding_it(tmp_path) -> None:
+    from eval.runs import merge_judgments
+    from rag_app.errors import ConfigError
+    from rag_app.records import IRSplit
+
+    split = IRSplit(queries={"q1": "sushi chef", "q2": "welder"}, corpus={d: d for d in "abcdef"}, relevant_docs={"q1": ["a"], "q2": ["d"]},
+                    graded={"q1": {"a": 2}, "q2": {"d": 1}})
+    judged = {"q1": {"a", "b"}, "q2": {"d"}}
+    extra = tmp_path / "more.tsv"
+    extra.write_text("query-id\tcorpus-id\tscore\treason\nq1\tc\t1\tsame job, other state\nq1\tb\t2\tregraded\nq2\te\t0\tother job\nq9\ta\t2\t\n")
+    merged, pool, notes = merge_judgments(split, judged, [extra])
+    assert merged.graded["q1"] == {"a": 2, "c": 1} and merged.relevant_docs["q1"] == ["a", "c"]  # b keeps its original 0
+    assert pool["q1"] == {"a", "b", "c"} and pool["q2"] == {"d", "e"} and merged.graded["q2"] == {"d": 1}
+    assert "2 extra judgments" in notes[0] and "1 already judged" in notes[0] and "1 for queries not in this set" in notes[0]
+    ranking = ["e", "c", "d"]
+    before, after = query_metrics(ranking, split.graded["q1"], judged["q1"]), query_metrics(ranking, merged.graded["q1"], pool["q1"])
+    assert after["judged@10"] > before["judged@10"] and after["ndcg@10"] > before["ndcg@10"]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("q1\tc\tgood\n")
+    with pytest.raises(ConfigError, match=r"bad.tsv:1: expected 'query-id<TAB>corpus-id<TAB>score'"):
+        merge_judgments(split, judged, [bad])
+    with pytest.raises(ConfigError, match="no such file"):
+        merge_judgments(split, judged, [tmp_path / "missing.tsv"])

@@ -58,7 +58,7 @@ def test_compare_writes_every_file_with_the_documented_schema(beir: Path, tmp_pa
     assert len(data["deltas"]) == 3 * 7 and {"a", "b", "metric", "delta", "ci95", "p_value", "wins", "ties", "losses"} <= set(data["deltas"][0])
     assert any("not in the corpus" in n for n in data["notes"]) and any("no relevant document" in n for n in data["notes"])
     rows = list(csv.DictReader((out / "per_query.csv").open()))
-    assert len(rows) == 12 and "base:ndcg@10" in rows[0] and "hyb:top10" in rows[0]
+    assert len(rows) == 12 and "base:ndcg@10" in rows[0] and "hyb:top10" in rows[0] and "bm25:ndcg@10_condensed" in rows[0]
     assert "NDCG@10" in proc.stdout and "report:" in proc.stdout
     page = (out / "report.html").read_text()
     assert page.count('class="histogram"') == 3  # one per pair of retrievers
