@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from eval.benchmarks import read_qrels
 from eval.metrics import mean, query_metrics
 from rag_app.errors import ConfigError
 from rag_app.records import IRSplit
@@ -49,11 +50,7 @@ def load_judged(path: Path | None) -> dict[str, set[str]] | None:
     """`judgments_all.tsv` (grade-0 pairs included): which listings were judged per query, to report Judged@10."""
     if path is None or not Path(path).exists():
         return None
-    judged: dict[str, set[str]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines()[1:]:
-        qid, doc, *_ = line.split("\t")
-        judged.setdefault(qid, set()).add(doc)
-    return judged
+    return {qid: set(grades) for qid, grades in read_qrels(Path(path)).items()}
 
 
 def merge_judgments(split: IRSplit, judged: dict[str, set[str]] | None, paths: list[Path]) -> tuple[IRSplit, dict[str, set[str]], list[str]]:

@@ -22,6 +22,7 @@ import logging
 import random
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def repost_key(document: str) -> str:
     return "|".join(parts)
 
 
+@lru_cache(maxsize=65536)  # called per candidate, per fallback draw and again for the batch sampler's entities
 def role_key(document: str) -> str:
     """The occupation in a document's header: 'Senior ICU Registered Nurse - Nights | …' -> 'icu registered nurse'."""
     from finetune.templates import core_role

@@ -111,7 +111,7 @@ class Store:
         chunk_size = ingest.chunk_size
         if (model := embedder.torch_model) is not None and chunk_size > model.max_seq_length - 2:
             chunk_size = model.max_seq_length - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
-        facts = cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap, getattr(ingest, "max_chunks", None))
+        facts = cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap, ingest.max_chunks)
         return {**facts, "model_ref": getattr(embedder, "model_ref", facts["model"])}  # where to load it from; not fingerprinted
 
     @staticmethod
