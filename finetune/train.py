@@ -111,11 +111,11 @@ def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     cuda = torch.cuda.is_available()
-    every = "epoch" if max_steps < 0 else "steps"
-    schedule = dict(eval_strategy=every, save_strategy=every, load_best_model_at_end=True, greater_is_better=True,
-                    metric_for_best_model=f"eval_{primary_metric(data, 'val')}", save_total_limit=2)
-    if max_steps > 0:
-        schedule |= dict(eval_steps=max_steps, save_steps=max_steps)
+    every = settings.eval_steps or (max_steps if max_steps > 0 else 0)  # 0: once per epoch
+    schedule = dict(eval_strategy="steps" if every else "epoch", save_strategy="steps" if every else "epoch", load_best_model_at_end=True,
+                    greater_is_better=True, metric_for_best_model=f"eval_{primary_metric(data, 'val')}", save_total_limit=2)
+    if every:
+        schedule |= dict(eval_steps=every, save_steps=every)
     if not evaluate:
         schedule = dict(eval_strategy="no", save_strategy="no")
     return SentenceTransformerTrainingArguments(

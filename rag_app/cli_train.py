@@ -65,6 +65,7 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
              eval_queries: Annotated[Optional[Path], typer.Option("--eval", help="Extra BEIR query dir evaluated before/after (e.g. dev_a).")] = None,
              eval_corpus: Annotated[Optional[Path], typer.Option(help="Corpus for --eval (jobs JSONL or BEIR corpus).")] = None,
              max_steps: Annotated[int, typer.Option(help="Stop after N steps (smoke runs); -1 = full epochs.")] = -1,
+             eval_steps: Annotated[Optional[int], typer.Option(min=0, help="Evaluate/checkpoint every N steps, best kept (0 = per epoch).")] = None,
              seed: Annotated[Optional[int], typer.Option()] = None) -> None:
     """Fine-tune the embedder (SentenceTransformerTrainer); writes the model, its card and manifest.json."""
     from eval.benchmarks import beir_training_data, is_beir_dir, is_stsb_dir, load_beir, load_corpus, stsb_training_data
@@ -73,7 +74,7 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     from finetune.train import fit
 
     overrides = {k: v for k, v in dict(base_model=base, loss=loss, epochs=epochs, batch_size=batch_size, max_seq_length=max_seq_length,
-                                         learning_rate=learning_rate, matryoshka=matryoshka, seed=seed).items() if v is not None}
+                                         learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed).items() if v is not None}
     settings = cli_settings(None, None, finetune=overrides)
     fs = settings.finetune
     latest = settings.home / "pairs" / "LATEST"

@@ -103,6 +103,7 @@ class FinetuneSettings(BaseModel):
     learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
     warmup_ratio: float = Field(0.1, ge=0, le=1, description="Share of steps used for linear warmup.")
     max_seq_length: int = Field(256, ge=16, description="Truncation length during training.")
+    eval_steps: int = Field(0, ge=0, description="Evaluate on val and checkpoint every N steps (best kept); 0 = once per epoch.")
     seed: int = Field(42, description="Seed for generation, splits, mining and training.")
     same_role_negatives: bool = Field(False, description="Let listings of the positive's own occupation (core title) serve as negatives, "
                                       "mined and in-batch. Off: a job seeker calls them relevant too.")

@@ -127,6 +127,12 @@ def test_tiny_run_changes_weights_and_writes_card_and_manifest(tmp_path) -> None
     assert weights_hash(SentenceTransformer(str(tmp_path / "m"))) == run["weights"]  # the saved dir is the trained model
 
 
+def test_eval_steps_evaluates_and_checkpoints_mid_epoch(tmp_path) -> None:
+    run = fit(sts_data(), "sentence-transformers/all-MiniLM-L6-v2", None, fs(loss="cosent", eval_steps=2, batch_size=4), max_steps=5)
+    evaluated = [h["step"] for h in run["history"] if "eval_val_spearman_cosine" in h]
+    assert run["steps"] == 5 and evaluated[:2] == [2, 4]  # every 2 steps, not once per epoch
+
+
 @pytest.mark.parametrize("loss, data, kw", [
     ("cached-mnrl", ir_data, {}),
     ("triplet", ir_data, {}),
