@@ -112,8 +112,9 @@ def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_
 
     cuda = torch.cuda.is_available()
     every = settings.eval_steps or (max_steps if max_steps > 0 else 0)  # 0: once per epoch
-    schedule = dict(eval_strategy="steps" if every else "epoch", save_strategy="steps" if every else "epoch", load_best_model_at_end=True,
-                    greater_is_better=True, metric_for_best_model=f"eval_{primary_metric(data, 'val')}", save_total_limit=2)
+    strategy = "steps" if every else "epoch"
+    schedule = dict(eval_strategy=strategy, save_strategy=strategy, load_best_model_at_end=True, greater_is_better=True,
+                    metric_for_best_model=f"eval_{primary_metric(data, 'val')}", save_total_limit=2)
     if every:
         schedule |= dict(eval_steps=every, save_steps=every)
     if not evaluate:
