@@ -32,12 +32,19 @@ def is_stsb_dir(path: Path) -> bool:
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    if not path.exists():
-        raise SourceError(f"no qrels file {path}")
+    """BEIR qrels: `query-id<TAB>corpus-id<TAB>score` lines, header line optional, extra columns ignored."""
+    if not Path(path).is_file():
+        raise SourceError(f"no qrels file {path}: no such file")
     graded: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            graded.setdefault(row["query-id"], {})[row["corpus-id"]] = int(float(row["score"]))
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        cells = [c.strip() for c in line.split("\t")]
+        if not line.strip() or (n == 1 and cells[0] == "query-id"):
+            continue
+        try:
+            qid, doc, grade = cells[0], cells[1], int(float(cells[2]))
+        except (IndexError, ValueError):
+            raise SourceError(f"{path}:{n}: expected 'query-id<TAB>corpus-id<TAB>score', got {line[:80]!r}") from None
+        graded.setdefault(qid, {})[doc] = grade
     return graded
 
 

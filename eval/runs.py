@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from eval.benchmarks import read_qrels
 from eval.metrics import mean, query_metrics
-from rag_app.errors import ConfigError
+from rag_app.errors import ConfigError, SourceError
 from rag_app.records import IRSplit
 
 logger = logging.getLogger(__name__)
@@ -60,24 +60,21 @@ def merge_judgments(split: IRSplit, judged: dict[str, set[str]] | None, paths: l
     judged = {q: set(d) for q, d in (judged or {q: set(g) for q, g in graded.items()}).items()}
     added = kept = unknown = 0
     for path in paths:
-        if not Path(path).is_file():
-            raise ConfigError(f"--extra-judgments {path}: no such file")
-        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-            cells = line.split("\t")
-            if not line.strip() or (n == 1 and cells[0] == "query-id"):
-                continue
-            if len(cells) < 3 or not cells[2].strip().lstrip("-").isdigit():
-                raise ConfigError(f"{path}:{n}: expected 'query-id<TAB>corpus-id<TAB>score', got {line[:80]!r}")
-            qid, doc, grade = cells[0].strip(), cells[1].strip(), int(cells[2])
-            if qid not in split.queries:
-                unknown += 1
-            elif doc in judged.get(qid, set()):
-                kept += 1
-            else:
-                judged.setdefault(qid, set()).add(doc)
-                if grade >= 1:
-                    graded.setdefault(qid, {})[doc] = grade
-                added += 1
+        try:
+            extra = read_qrels(Path(path))
+        except SourceError as e:
+            raise ConfigError(f"--extra-judgments {e}") from None
+        for qid, grades in extra.items():
+            for doc, grade in grades.items():
+                if qid not in split.queries:
+                    unknown += 1
+                elif doc in judged.get(qid, set()):
+                    kept += 1
+                else:
+                    judged.setdefault(qid, set()).add(doc)
+                    if grade >= 1:
+                        graded.setdefault(qid, {})[doc] = grade
+                    added += 1
     relevant = {q: [d for d, g in gs.items() if g >= 1] for q, gs in graded.items()}
     note = (f"pool extended: {added} extra judgments from {', '.join(str(p) for p in paths)}"
             f" ({kept} already judged kept their original grade, {unknown} for queries not in this set ignored)")

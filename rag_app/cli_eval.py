@@ -120,7 +120,8 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
                 projections.append(project(run.label, models[run.label], factory.embedder(models[run.label]), ir.queries, ir.corpus,
                                            run.rankings, ir.relevant_docs))
     out = out or settings.home / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
-    manifest = {"queries": str(queries), "extra_judgments": [str(p) for p in extra_judgments or []], "split": split, "corpus": str(pool) if pool else None, "retrievers": specs, "depth": depth,
+    manifest = {"queries": str(queries), "extra_judgments": [str(p) for p in extra_judgments or []], "split": split,
+                "corpus": str(pool) if pool else None, "retrievers": specs, "depth": depth,
                 "seed": settings.eval.seed, "resamples": settings.eval.bootstrap_resamples, "seconds": time.perf_counter() - started,
                 "collections": {m: factory.collection(m).metadata for m in {parse_spec(s)[1] or settings.embedding.model for s in specs.values()}},
                 "answers": None if answer_eval is None else {"llm_mode": settings.llm.mode, "llm": answer_eval.llm, "judge": answer_eval.judge,
