@@ -84,7 +84,7 @@ def merge_judgments(split: IRSplit, judged: dict[str, set[str]] | None, paths: l
 def model_size_mb(path_or_name: str | None) -> float | None:
     if not path_or_name:
         return None
-    from rag_app.models import resolve_model
+    from rag_app.model_paths import resolve_model
 
     root = Path(resolve_model(path_or_name))
     if not root.is_dir():

@@ -18,9 +18,9 @@ from typing import Any
 
 from rag_app.errors import ConfigError
 from rag_app.records import IRSplit, ScoredPairs, TrainingData
+from rag_app.settings import LOSSES
 
 logger = logging.getLogger(__name__)
-LOSSES = ("mnrl", "cached-mnrl", "cosent", "contrastive", "triplet")
 MIN_PAIRS = 50
 
 
@@ -132,7 +132,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData, SentenceTransformerTrainer
 
     from finetune.negatives import mine
-    from rag_app.models import resolve_model, weights_hash
+    from rag_app.model_paths import resolve_model, weights_hash
 
     loss_name = settings.loss
     check(data, loss_name)

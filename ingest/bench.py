@@ -16,7 +16,7 @@ from typing import Any
 
 from ingest.pipeline import Ingestor, read_listings
 from rag_app.embeddings import build_embedder
-from rag_app.models import display_name
+from rag_app.model_paths import display_name
 from rag_app.settings import Settings
 from rag_app.store import Store
 

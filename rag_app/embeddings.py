@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag_app.errors import ConfigError, unknown_mode
-from rag_app.models import display_name, resolve_model, weights_hash
+from rag_app.model_paths import display_name, resolve_model, weights_hash
+from rag_app.settings import EMBEDDING_MODES
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from rag_app.settings import EmbeddingSettings
 
 logger = logging.getLogger(__name__)
-EMBEDDING_MODES = ("sentence-transformers", "openai")
 
 
 def build_embedder(settings: EmbeddingSettings) -> BaseEmbedding:

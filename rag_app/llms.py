@@ -21,7 +21,8 @@ from llama_index.core.llms import CustomLLM
 from pydantic import PrivateAttr
 
 from rag_app.errors import ConfigError, unknown_mode
-from rag_app.models import resolve_gguf
+from rag_app.model_paths import resolve_gguf
+from rag_app.settings import LLM_MODES
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from rag_app.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
-LLM_MODES = ("local", "openai", "none")
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
 
 

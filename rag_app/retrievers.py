@@ -17,15 +17,16 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag_app.errors import ConfigError
 from rag_app.filters import ListingFilters
+from rag_app.settings import RETRIEVER_MODES
 from rag_app.store import pages
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
-    from rag_app.settings import RetrievalSettings
+    from rag_app.settings import RetrievalSettings, Settings
+    from rag_app.store import Store
 
 logger = logging.getLogger(__name__)
-RETRIEVER_MODES = ("dense", "bm25", "hybrid")
 
 
 def collapse(hits: list[NodeWithScore], top_k: int, filters: ListingFilters | None = None) -> list[NodeWithScore]:
@@ -146,9 +147,16 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 class RetrieverFactory:
     """Builds retrievers from spec strings; embedders and collections are loaded once per model and reused."""
 
-    def __init__(self, settings: Any, store: Any) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
         self._embedders: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetrieverFactory:
+        """The factory over the store `settings` name (embedded Chroma on disk or a Chroma server)."""
+        from rag_app.store import Store
+
+        return cls(settings, Store.from_settings(settings))
 
     def embedder(self, model: str | None = None) -> Any:
         from rag_app.embeddings import build_embedder

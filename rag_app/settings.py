@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from rag_app.filters import ListingFilters
+
+# Every swap point's modes, written once: factories, CLI flags and the UI derive their lists from these.
+EmbeddingMode = Literal["sentence-transformers", "openai"]
+StoreMode = Literal["persistent", "http"]
+RetrieverMode = Literal["dense", "bm25", "hybrid"]
+LLMMode = Literal["local", "openai", "none"]
+LossName = Literal["mnrl", "cached-mnrl", "cosent", "contrastive", "triplet"]
+JudgeMode = Literal["none", "openai"]
+EMBEDDING_MODES: tuple[str, ...] = get_args(EmbeddingMode)
+STORE_MODES: tuple[str, ...] = get_args(StoreMode)
+RETRIEVER_MODES: tuple[str, ...] = get_args(RetrieverMode)
+LLM_MODES: tuple[str, ...] = get_args(LLMMode)
+LOSSES: tuple[str, ...] = get_args(LossName)
+JUDGE_MODES: tuple[str, ...] = get_args(JudgeMode)
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_LLM_PROMPT = """Write {n} different search queries that a job seeker might type to find the job posting below.
@@ -28,7 +42,7 @@ Posting:
 
 
 class EmbeddingSettings(BaseModel):
-    mode: Literal["sentence-transformers", "openai"] = Field(
+    mode: EmbeddingMode = Field(
         "sentence-transformers", description="Embedder backend: a local/hub sentence-transformers model or an OpenAI-compatible endpoint.")
     model: str = Field(DEFAULT_EMBEDDER, description="Hub name or local directory (sentence-transformers), or the endpoint's model name (openai).")
     query_prompt: str = Field("", description="Prefix added to queries before embedding, e.g. 'query: ' for e5 or a bge instruction.")
@@ -44,7 +58,7 @@ class EmbeddingSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
-    mode: Literal["persistent", "http"] = Field("persistent", description="Embedded Chroma on disk, or Chroma's own server (`chroma run`).")
+    mode: StoreMode = Field("persistent", description="Embedded Chroma on disk, or Chroma's own server (`chroma run`).")
     path: Path | None = Field(None, description="persistent mode: directory of the Chroma database; default <home>/chroma.")
     host: str = Field("127.0.0.1", description="http mode: server host.")
     port: int = Field(8000, description="http mode: server port.")
@@ -66,7 +80,7 @@ class IngestSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    mode: Literal["dense", "bm25", "hybrid"] = Field("dense", description="Retriever used by chat and the UI.")
+    mode: RetrieverMode = Field("dense", description="Retriever used by chat and the UI.")
     top_k: int = Field(10, ge=1, description="Listings returned per query.")
     candidate_k: int = Field(50, ge=1, description="Chunks fetched per retriever before collapsing to listings and fusing.")
     dense_weight: float = Field(1.0, ge=0, description="hybrid: weight of the dense ranking in reciprocal-rank fusion.")
@@ -77,7 +91,7 @@ class RetrievalSettings(BaseModel):
 
 
 class LLMSettings(BaseModel):
-    mode: Literal["local", "openai", "none"] = Field("local", description="local GGUF model, an OpenAI-compatible endpoint, or no generation.")
+    mode: LLMMode = Field("local", description="local GGUF model, an OpenAI-compatible endpoint, or no generation.")
     model: str = Field("SmolLM2-135M-Instruct", description="openai mode: model name; local mode: informational.")
     api_base: str | None = Field(None, description="openai mode: base URL (OpenAI, vLLM, Ollama, llama.cpp server).")
     api_key: SecretStr | None = Field(None, description="openai mode: API key (prefer the JOBRAG_LLM__API_KEY env var).")
@@ -96,7 +110,7 @@ class LLMSettings(BaseModel):
 
 class FinetuneSettings(BaseModel):
     base_model: str = Field(DEFAULT_EMBEDDER, description="Model to fine-tune.")
-    loss: Literal["mnrl", "cached-mnrl", "cosent", "contrastive", "triplet"] = Field("mnrl", description="Training loss.")
+    loss: LossName = Field("mnrl", description="Training loss.")
     matryoshka: bool = Field(False, description="Wrap the loss in MatryoshkaLoss.")
     epochs: int = Field(1, ge=1, description="Training epochs.")
     batch_size: int = Field(32, ge=2, description="Per-device batch size (in-batch negatives for MNRL).")

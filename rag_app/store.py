@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rag_app.errors import ConfigError, FingerprintMismatchError, unknown_mode
-from rag_app.models import fingerprint, slug
+from rag_app.model_paths import fingerprint, slug
+from rag_app.settings import STORE_MODES
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from rag_app.settings import Settings
 
 logger = logging.getLogger(__name__)
-STORE_MODES = ("persistent", "http")
 COLLECTION_PREFIX = "jobs"
 PAGE = 5000
 

@@ -79,7 +79,7 @@ def other_model_dir(tmp_path_factory, embedder) -> Path:
     """A genuinely different real model: the packaged MiniLM cut to its first 3 layers, saved as a local dir."""
     from sentence_transformers import SentenceTransformer
 
-    from rag_app.models import resolve_model
+    from rag_app.model_paths import resolve_model
 
     model = SentenceTransformer(resolve_model("sentence-transformers/all-MiniLM-L6-v2"), device="cpu")
     encoder = model[0].auto_model

@@ -70,9 +70,8 @@ def _key(settings: Settings, *sections: str) -> str:
 @st.cache_resource(show_spinner=False)
 def _factory(key: str, _settings: Settings) -> RetrieverFactory:
     from rag_app.retrievers import RetrieverFactory
-    from rag_app.store import Store
 
-    return RetrieverFactory(_settings, Store.from_settings(_settings))
+    return RetrieverFactory.from_settings(_settings)
 
 
 def factory(settings: Settings) -> RetrieverFactory:

@@ -122,7 +122,7 @@ def test_tiny_run_changes_weights_and_writes_card_and_manifest(tmp_path) -> None
 
     from sentence_transformers import SentenceTransformer
 
-    from rag_app.models import weights_hash
+    from rag_app.model_paths import weights_hash
 
     assert weights_hash(SentenceTransformer(str(tmp_path / "m"))) == run["weights"]  # the saved dir is the trained model
 

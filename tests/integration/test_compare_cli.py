@@ -139,7 +139,7 @@ def test_compare_answer_options_are_checked(beir: Path, tmp_path: Path) -> None:
 
 
 def test_judge_endpoint_comes_from_flags_then_eval_settings_then_llm_never_a_default() -> None:
-    from rag_app.cli_eval import _judge
+    from rag_app.cli.cmd_compare import _judge
     from rag_app.errors import ConfigError
     from rag_app.settings import load_settings
 

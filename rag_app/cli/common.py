@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rag_app.errors import ConfigError
+from rag_app.filters import ListingFilters
 from rag_app.settings import Settings, load_settings
 
 console = Console(width=max(100, Console().width))
@@ -35,6 +36,18 @@ def cli_settings(embedder: str | None = None, maps: list[str] | None = None, **s
         overrides.setdefault("ingest", {})["column_map"] = dict(pairs)
     return load_settings(**overrides)
 
+def parse_filters(items: list[str] | None) -> ListingFilters | None:
+    """`--filter KEY=VALUE` flags, or None when none were given (then retrieval.filters from the settings apply)."""
+    if not items:
+        return None
+    try:
+        return ListingFilters.parse(items)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+
+
 def kv_table(title: str, rows: dict[str, Any]) -> Table:
     table = Table(title=title, title_justify="left", min_width=min(len(title) + 2, 120))
     table.add_column("figure")
@@ -42,6 +55,8 @@ def kv_table(title: str, rows: dict[str, Any]) -> Table:
     for key, value in rows.items():
         table.add_row(key, str(value))
     return table
+
+
 
 def quiet_transformers() -> None:
     try:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from rag_app.cli_common import LimitOpt, MapOpt, SourceOpt, cli_settings, console, kv_table, quiet_transformers
+from rag_app.cli.common import LimitOpt, MapOpt, SourceOpt, cli_settings, console, kv_table, quiet_transformers
 from rag_app.errors import ConfigError
 
 
@@ -102,36 +102,3 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     console.print(kv_table(f"finetune {data.name} ({run['loss']}) -> {out}", {**rows, **{k: f"{v:.1f}" for k, v in manifest["durations_s"].items()},
                                                                                "steps": run["steps"], "train rows": run["train_rows"]}))
     console.print(f"use it: JOBRAG_EMBEDDING__MODEL={out} jobrag ingest   (or the `finetuned` profile)")
-
-
-def bench_train(pairs: Annotated[Optional[Path], typer.Option(help="gen-pairs dir (default: generate from the sample into a temp dir).")] = None,
-                steps: Annotated[int, typer.Option(min=1, help="Training steps to time.")] = 20,
-                batch_size: Annotated[Optional[int], typer.Option(min=2)] = None,
-                max_seq_length: Annotated[Optional[int], typer.Option(min=16)] = None,
-                loss: Annotated[Optional[str], typer.Option()] = None,
-                negatives: Annotated[bool, typer.Option("--negatives/--no-negatives")] = True) -> None:
-    """Time N fine-tuning steps (no evaluation): s/step, pairs/s, peak memory."""
-    import resource
-    import tempfile
-
-    from finetune.pairs import TemplateGenerator, build_dataset, load_training_data
-    from finetune.train import fit
-    from ingest.pipeline import read_listings
-
-    overrides = {k: v for k, v in dict(batch_size=batch_size, max_seq_length=max_seq_length, loss=loss).items() if v is not None}
-    settings = cli_settings(None, None, finetune=overrides)
-    quiet_transformers()
-    with tempfile.TemporaryDirectory(prefix="jobrag-bench-train-") as tmp:
-        if pairs is None:
-            read = read_listings("sample", settings)
-            gen = TemplateGenerator(read.listings, settings.finetune.queries_per_listing, settings.finetune.seed)
-            build_dataset(read.listings, {x.id: gen(x) for x in read.listings}, Path(tmp), {"generator": "template"}, settings.finetune.seed)
-            pairs = Path(tmp)
-        run = fit(load_training_data(pairs), settings.finetune.base_model, None, settings.finetune, hard_negatives=negatives,
-                  max_steps=steps, evaluate=False)
-    fs = settings.finetune
-    train_s = run["timings"]["train_s"]
-    console.print(kv_table(f"bench train: {fs.base_model}, {fs.loss}, batch {fs.batch_size}, max_seq_length {fs.max_seq_length}", {
-        "steps": run["steps"], "seconds_per_step": f"{train_s / run['steps']:.2f}", "rows_per_s": f"{run['steps'] * fs.batch_size / train_s:.1f}",
-        "mining_s": f"{run['timings'].get('mining_s', 0):.1f}", "peak_rss_mb": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
-        "columns": "anchor, positive, negative" if run["hard_negatives"] else "anchor, positive"}))

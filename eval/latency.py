@@ -1,4 +1,4 @@
-"""`jobrag bench query`: per-stage query latency on an ingested collection, against a brute-force bound.
+"""Query latency for `jobrag bench query`: per-stage query latency on an ingested collection, against a brute-force bound.
 
 Stages are the ones DenseRetriever runs: embed the query, search Chroma (HNSW), collapse chunks to listings. The
 bound is exact numpy top-k (one matrix-vector product + argpartition) over the very same vectors, in the same run.

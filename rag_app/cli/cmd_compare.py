@@ -8,10 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from rag_app.cli_common import cli_settings, console, quiet_transformers
+from rag_app.cli.common import cli_settings, console, quiet_transformers
 from rag_app.errors import ConfigError
-
-JUDGE_MODES = ("none", "openai")
+from rag_app.settings import JUDGE_MODES
 
 
 def _query_set(queries: Path, corpus: Path | None, split: str):
@@ -72,7 +71,6 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     from eval.runs import check_split, load_judged, merge_judgments, run_one
     from ingest.pipeline import Ingestor, read_listings
     from rag_app.retrievers import RetrieverFactory, parse_spec
-    from rag_app.store import Store
 
     pairs = [r.split("=", 1) for r in retriever]
     if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
@@ -90,7 +88,7 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     if not ir.queries:
         raise ConfigError(f"no query in {queries}: the query file is empty")
     quiet_transformers()
-    factory = RetrieverFactory(settings, Store.from_settings(settings))
+    factory = RetrieverFactory.from_settings(settings)
     judged = load_judged(queries / "judgments_all.tsv")
     extra_notes: list[str] = []
     if extra_judgments:

@@ -1,0 +1,121 @@
+"""Asking questions: `jobrag ask`, `jobrag chat` (history, follow-ups) and `jobrag ui` (the Streamlit app)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rag_app.cli.common import (
+    EmbedderOpt,
+    FilterOpt,
+    LLMOpt,
+    RetrieverOpt,
+    TopKOpt,
+    cli_settings,
+    console,
+    parse_filters,
+    quiet_transformers,
+)
+from rag_app.errors import ConfigError
+
+
+def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, filters: list[str] | None, top_k: int | None) -> Any:
+    from rag_app.chat import ChatEngine
+    from rag_app.llms import start_llm
+    from rag_app.retrievers import RetrieverFactory
+
+    settings = cli_settings(embedder, None, llm={"mode": llm} if llm else {})
+    parsed = parse_filters(filters)  # None: retrieval.filters from the settings
+    quiet_transformers()
+    spec = retriever or settings.retrieval.mode
+    built = RetrieverFactory.from_settings(settings).build(spec, parsed, top_k)
+    model, notice = start_llm(settings.llm, settings.dir("cache"))
+    return ChatEngine(built, model, settings.llm, retriever_label=spec), notice
+
+
+def _print_answer(answer: Any, streamed: bool) -> None:
+    if not streamed:
+        console.print(answer.text, markup=False, highlight=False)
+    if answer.notice:
+        console.print(f"[yellow]notice:[/yellow] {answer.notice}")
+    table = Table(title="sources", title_justify="left")
+    for col in ("#", "id", "listing", "score", "cited"):
+        table.add_column(col)
+    for s in answer.sources:
+        table.add_row(str(s.rank), s.id, s.header(), f"{s.score:.3f}", "✓" if s.id in answer.cited_ids else "")
+    console.print(table)
+
+
+def ask(question: Annotated[str, typer.Argument(help="A question about jobs.")], embedder: EmbedderOpt = None, retriever: RetrieverOpt = None,
+        llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the Answer record as JSON.")] = False) -> None:
+    """Answer one question from the listings, citing them as \\[id]."""
+    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k)
+    answer, streamed = None, False
+    for event in engine.stream(question):
+        if event.kind == "token" and not as_json:
+            print(event.data, end="", flush=True)
+            streamed = True
+        elif event.kind == "answer":
+            answer = event.data
+    if notice:
+        answer.notice = f"{notice} {answer.notice or ''}".strip()
+    if as_json:
+        print(answer.model_dump_json(indent=2))
+        return
+    if streamed:
+        print()
+    _print_answer(answer, streamed)
+
+
+def chat(embedder: EmbedderOpt = None, retriever: RetrieverOpt = None, llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None) -> None:
+    """Interactive chat with history (follow-ups like "which of those are remote?"). /reset clears, /quit leaves."""
+    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k)
+    if notice:
+        console.print(f"[yellow]notice:[/yellow] {notice}")
+    history: list[Any] = []
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            break
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/reset":
+            history.clear()
+            continue
+        if not question:
+            continue
+        answer = None
+        for event in engine.stream(question, history):
+            if event.kind == "token":
+                print(event.data, end="", flush=True)
+            elif event.kind == "answer":
+                answer = event.data
+        print()
+        _print_answer(answer, streamed=answer.timings.get("tokens", 0) > 0)
+        history.append(answer)
+
+
+def ui(host: Annotated[str, typer.Option(help="Interface to serve on (loopback by default).")] = "127.0.0.1",
+       port: Annotated[int, typer.Option(help="Port.")] = 8501) -> None:
+    """Serve the Streamlit UI (chat, A/B, compare reports) at http://HOST:PORT."""
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    if importlib.util.find_spec("streamlit") is None:
+        raise ConfigError("the UI needs the `ui` extra: pip install 'jobrag[ui]'")
+    spec = importlib.util.find_spec("streamlit_app")
+    script = Path(spec.origin) if spec and spec.origin else Path(__file__).resolve().parents[2] / "streamlit_app.py"
+    if not script.exists():
+        raise ConfigError(f"{script} not found: install jobrag from its source tree (pip install -e '.[ui]')")
+    console.print(f"jobrag UI on http://{host}:{port}  (Ctrl+C stops it)")
+    sys.stdout.flush()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
+           "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "minimal"]
+    raise SystemExit(subprocess.call(cmd))

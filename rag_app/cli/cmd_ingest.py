@@ -1,0 +1,32 @@
+"""`jobrag ingest`: read, clean, dedupe, chunk, embed and upsert listings into the embedder's own collection."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rag_app.cli.common import EmbedderOpt, LimitOpt, MapOpt, SourceOpt, cli_settings, console, kv_table, quiet_transformers
+
+
+def ingest(source: SourceOpt = None, embedder: EmbedderOpt = None, limit: LimitOpt = None, maps: MapOpt = None,
+           prune: Annotated[bool, typer.Option("--prune", help="Remove listings no longer in the source.")] = False,
+           progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False) -> None:
+    """Clean, chunk, embed and upsert listings into the embedder's own Chroma collection (idempotent, resumable)."""
+    from ingest.pipeline import Ingestor, read_listings
+    from rag_app.embeddings import build_embedder
+    from rag_app.store import Store
+
+    settings = cli_settings(embedder, maps)
+    read = read_listings(source or settings.ingest.source, settings, limit)  # bad paths/mappings fail before any model loads
+    quiet_transformers()
+    summary = Ingestor(settings, build_embedder(settings.embedding), Store.from_settings(settings)).run(read, prune=prune, progress=progress)
+    if as_json:
+        print(summary.model_dump_json())
+        return
+    rows = {**summary.model_dump(include={"rows", "added", "updated", "unchanged", "rejected", "duplicates", "pruned", "chunks_written"}),
+            "seconds": f"{summary.seconds:.1f}", "listings/s": f"{summary.listings_per_s:.1f}"}
+    console.print(kv_table(f"ingest {summary.source} -> {summary.collection}", rows))
+    if summary.rejected:
+        console.print(f"{summary.rejected} rejected row(s), reasons in {summary.rejects_path}")
