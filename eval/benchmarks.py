@@ -54,7 +54,7 @@ def jobs_corpus(path: Path) -> dict[str, str]:
     for row in _jsonl(Path(path)):
         fields = {k: row.get(k) or None for k in ("company", "location", "salary", "work_type")}
         listing = JobListing(id=str(row["id"]), title=row.get("title") or "", description=row.get("description") or "", **fields)
-        out[listing.id] = f"{listing.header()}\n\n{listing.description}"
+        out[listing.id] = listing.document_text()
     return out
 
 

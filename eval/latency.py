@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rag_app.records import LISTING_ID, listing_id_of
 from rag_app.retrievers import collapse
 from rag_app.store import pages
 
@@ -64,8 +65,8 @@ def run_query_bench(embedder: Any, collection: Any, queries: list[str], candidat
         best = np.argpartition(-scores, min(candidate_k, len(scores) - 1))[:candidate_k]
         best = best[np.argsort(-scores[best])]
         t4 = time.perf_counter()
-        exact_ids = {metas[i]["listing_id"] for i in best}
-        overlap.append(len({h.node.metadata["listing_id"] for h in listings} & exact_ids) / max(len(listings), 1))
+        exact_ids = {metas[i][LISTING_ID] for i in best}
+        overlap.append(len({listing_id_of(h) for h in listings} & exact_ids) / max(len(listings), 1))
         for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0, t4 - t3)):
             stages[key].append(1000 * value)
     figures = {f"{k} {p}": v for k, vals in stages.items() for p, v in percentiles(vals).items()}
@@ -73,7 +74,7 @@ def run_query_bench(embedder: Any, collection: Any, queries: list[str], candidat
     figures["dense_total / (embed + brute-force) (p50)"] = figures["dense_total_ms p50"] / max(
         figures["embed_query_ms p50"] + figures["brute_force_search_ms p50"] + figures["collapse_ms p50"], 1e-9)
     figures["HNSW top-k agreement with exact"] = float(np.mean(overlap))
-    return {"chunks": int(matrix.shape[0]), "listings": len({m["listing_id"] for m in metas}), "queries": len(queries), "figures": figures}
+    return {"chunks": int(matrix.shape[0]), "listings": len({m[LISTING_ID] for m in metas}), "queries": len(queries), "figures": figures}
 
 
 def run_generation_bench(engine: Any, questions: list[str]) -> dict[str, float]:

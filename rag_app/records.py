@@ -12,6 +12,25 @@ from rag_app.filters import derived_metadata
 
 # Listing fields that make up the embedded header of every chunk, in display order.
 HEADER_FIELDS = ("title", "company", "location", "salary", "work_type")
+# Chunk metadata keys that ingestion writes and the store, retrievers and reports read.
+LISTING_ID = "listing_id"
+HEADER = "header"
+CONTENT_HASH = "content_hash"
+CHUNK_INDEX = "chunk_index"
+N_CHUNKS = "n_chunks"
+BOOKKEEPING_KEYS = (CONTENT_HASH, CHUNK_INDEX, N_CHUNKS)  # per chunk, not facts about the listing
+DOCUMENT_CHARS = 4000  # description characters in a listing's document text (far past any encoder's window)
+
+
+def header_line(fields: Any) -> str:
+    """`Title | Company | Location | Pay | Work type` of anything with those attributes, skipping empty ones."""
+    return " | ".join(str(v) for f in HEADER_FIELDS if (v := getattr(fields, f, None)))
+
+
+def listing_id_of(node: Any) -> str:
+    """The listing a chunk (a llama-index node, or a NodeWithScore) belongs to."""
+    node = getattr(node, "node", node)
+    return str(node.metadata.get(LISTING_ID, node.node_id))
 
 
 class JobListing(BaseModel):
@@ -31,7 +50,11 @@ class JobListing(BaseModel):
 
     def header(self) -> str:
         """`Title | Company | Location | Pay | Work type`, skipping empty fields."""
-        return " | ".join(v for f in HEADER_FIELDS if (v := getattr(self, f)))
+        return header_line(self)
+
+    def document_text(self, max_chars: int = DOCUMENT_CHARS) -> str:
+        """What a model sees for this listing in training and evaluation: the header, a blank line, the description."""
+        return f"{self.header()}\n\n{self.description[:max_chars]}"
 
     def content_hash(self) -> str:
         """Hash of everything that is indexed; an edit to any of it changes the hash."""
@@ -46,7 +69,7 @@ class JobListing(BaseModel):
 
     def chunk_metadata(self) -> dict[str, Any]:
         """Flat, Chroma-storable metadata carried by every chunk of this listing."""
-        meta: dict[str, Any] = {"listing_id": self.id, "title": self.title}
+        meta: dict[str, Any] = {LISTING_ID: self.id, "title": self.title}
         for f in ("company", "location", "salary", "work_type", "experience_level", "url"):
             if (v := getattr(self, f)) is not None:
                 meta[f] = v
@@ -101,7 +124,7 @@ class SourceListing(BaseModel):
 
     def header(self) -> str:
         """The same header line the listing was embedded with."""
-        return " | ".join(v for f in HEADER_FIELDS if (v := getattr(self, f)))
+        return header_line(self)
 
 
 class Answer(BaseModel):

@@ -17,6 +17,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag_app.errors import ConfigError
 from rag_app.filters import ListingFilters
+from rag_app.records import BOOKKEEPING_KEYS, CHUNK_INDEX, HEADER, LISTING_ID, listing_id_of
 from rag_app.settings import RETRIEVER_MODES
 from rag_app.store import pages
 
@@ -33,14 +34,10 @@ def collapse(hits: list[NodeWithScore], top_k: int, filters: ListingFilters | No
     """Best chunk per listing, in score order, keeping only listings that pass `filters`."""
     best: dict[str, NodeWithScore] = {}
     for hit in sorted(hits, key=lambda h: h.score or 0.0, reverse=True):
-        lid = str(hit.node.metadata.get("listing_id", hit.node.node_id))
+        lid = listing_id_of(hit)
         if lid not in best and (filters is None or filters.matches(hit.node.metadata)):
             best[lid] = hit
     return list(best.values())[:top_k]
-
-
-def listing_id(hit: NodeWithScore) -> str:
-    return str(hit.node.metadata.get("listing_id", hit.node.node_id))
 
 
 class DenseRetriever(BaseRetriever):
@@ -74,13 +71,13 @@ def build_bm25(collection: Collection, path: Path) -> int:
     metas: dict[str, dict] = {}
     for page in pages(collection, ["metadatas", "documents"]):
         for meta, doc in zip(page["metadatas"] or [], page["documents"] or []):
-            lid = str(meta["listing_id"])
-            texts.setdefault(lid, {})[int(meta.get("chunk_index", 0))] = doc or ""
-            metas[lid] = {k: v for k, v in meta.items() if not k.startswith("_") and k not in ("chunk_index", "n_chunks", "doc_id", "document_id", "ref_doc_id")}
+            lid = str(meta[LISTING_ID])
+            texts.setdefault(lid, {})[int(meta.get(CHUNK_INDEX, 0))] = doc or ""
+            metas[lid] = {k: v for k, v in meta.items() if not k.startswith("_") and k not in (*BOOKKEEPING_KEYS, "doc_id", "document_id", "ref_doc_id")}
     if not texts:
         return 0
     nodes = [TextNode(id_=lid, text="\n".join(parts[i] for i in sorted(parts)), metadata=metas[lid],
-                      excluded_embed_metadata_keys=[k for k in metas[lid] if k != "header"], metadata_template="{value}")
+                      excluded_embed_metadata_keys=[k for k in metas[lid] if k != HEADER], metadata_template="{value}")
              for lid, parts in texts.items()]
     path.mkdir(parents=True, exist_ok=True)
     retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10, language="english")
@@ -128,7 +125,7 @@ class HybridRetriever(BaseRetriever):
         chunk: dict[str, NodeWithScore] = {}
         for hits, weight in ((self.dense.retrieve(query_bundle), s.dense_weight), (self.bm25.retrieve(query_bundle), s.bm25_weight)):
             for rank, hit in enumerate(hits, start=1):
-                lid = listing_id(hit)
+                lid = listing_id_of(hit)
                 fused[lid] = fused.get(lid, 0.0) + weight / (s.rrf_k + rank)
                 chunk.setdefault(lid, hit)  # dense first: its chunk is the passage that matched
         order = sorted(fused, key=lambda lid: fused[lid], reverse=True)[: s.top_k]

@@ -92,7 +92,8 @@ class RetrievalSettings(BaseModel):
 
 class LLMSettings(BaseModel):
     mode: LLMMode = Field("local", description="local GGUF model, an OpenAI-compatible endpoint, or no generation.")
-    model: str = Field("SmolLM2-135M-Instruct", description="openai mode: model name; local mode: informational.")
+    model: str | None = Field(None, description="openai mode: the endpoint's model name (required); local mode: a .gguf path, "
+                                                "default the packaged SmolLM2-135M-Instruct.")
     api_base: str | None = Field(None, description="openai mode: base URL (OpenAI, vLLM, Ollama, llama.cpp server).")
     api_key: SecretStr | None = Field(None, description="openai mode: API key (prefer the JOBRAG_LLM__API_KEY env var).")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout.")

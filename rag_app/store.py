@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag_app.errors import ConfigError, FingerprintMismatchError, unknown_mode
 from rag_app.model_paths import fingerprint, slug
+from rag_app.records import CONTENT_HASH, LISTING_ID, N_CHUNKS
 from rag_app.settings import STORE_MODES
 
 if TYPE_CHECKING:
@@ -158,13 +159,13 @@ class Store:
         expected: dict[str, int] = {}
         for page in pages(collection, ["metadatas"]):
             for meta in page["metadatas"] or []:
-                lid = str(meta["listing_id"])
-                hashes.setdefault(lid, set()).add(str(meta.get("content_hash", "")))
+                lid = str(meta[LISTING_ID])
+                hashes.setdefault(lid, set()).add(str(meta.get(CONTENT_HASH, "")))
                 counts[lid] = counts.get(lid, 0) + 1
-                expected[lid] = int(meta.get("n_chunks", 0))
+                expected[lid] = int(meta.get(N_CHUNKS, 0))
         return {lid: ListingState(next(iter(h)) if len(h) == 1 else "", counts[lid], expected[lid]) for lid, h in hashes.items()}
 
     @staticmethod
     def delete_listings(collection: Collection, listing_ids: list[str]) -> None:
         for start in range(0, len(listing_ids), 500):
-            collection.delete(where={"listing_id": {"$in": listing_ids[start:start + 500]}})
+            collection.delete(where={LISTING_ID: {"$in": listing_ids[start:start + 500]}})

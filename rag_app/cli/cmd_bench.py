@@ -43,7 +43,7 @@ def bench_query(embedder: EmbedderOpt = None, queries: Annotated[Optional[str], 
 
         t = time.perf_counter()
         model = build_llm(settings.llm, settings.dir("cache"))
-        figures["llm_load_s"] = f"{time.perf_counter() - t:.2f} ({getattr(model, 'loaded_from', settings.llm.model)})"
+        figures["llm_load_s"] = f"{time.perf_counter() - t:.2f} ({getattr(model, 'loaded_from', model.metadata.model_name)})"
         engine = ChatEngine(factory.build(), model, settings.llm)
         figures |= {k: f"{v:,.1f}" for k, v in run_generation_bench(engine, texts[:generate]).items()}
     console.print(kv_table(f"bench query: {report['listings']} listings, {report['chunks']} chunks, {report['queries']} queries", figures))

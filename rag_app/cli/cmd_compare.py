@@ -45,7 +45,10 @@ def _judge(judge: str, api_base: str | None, model: str | None, settings: Any):
                           "llm.api_base); there is no default endpoint")
     secret = ev.judge_api_key or settings.llm.api_key
     key = secret.get_secret_value() if secret else None
-    return JudgeConfig(api_base=base, model=model or ev.judge_model or settings.llm.model, api_key=key, timeout_s=settings.llm.timeout_s,
+    judge_model = model or ev.judge_model or settings.llm.model
+    if not judge_model:
+        raise ConfigError("--judge openai needs a model name: --judge-model NAME (or eval.judge_model, llm.model)")
+    return JudgeConfig(api_base=base, model=judge_model, api_key=key, timeout_s=settings.llm.timeout_s,
                        max_retries=settings.llm.max_retries, seed=settings.eval.seed)
 
 
@@ -152,9 +155,8 @@ def _answers(factory: Any, settings: Any, specs: dict[str, str], ir: Any, querie
     asked = dict(list(ir.queries.items())[:limit]) if limit else ir.queries
     rows = generate_answers(lambda question, label: engines[label].ask(question), list(specs), asked, context_k, settings.llm.context_chars)
     embedder_name = settings.embedding.model
-    llm_label = first.llm_label
     return score_answers(rows, ir.relevant_docs, load_references(queries_dir), embedder=factory.embedder(embedder_name), judge=judge_cfg,
-                         llm=f"{settings.llm.mode}: {llm_label}", embedder_name=embedder_name)
+                         llm=first.llm_label, embedder_name=embedder_name)
 
 
 def _print(data: dict[str, Any], ir: Any, queries: Path, out: Path) -> None:

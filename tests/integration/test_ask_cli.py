@@ -56,7 +56,7 @@ def test_ask_before_ingest_says_what_to_run(tmp_path: Path) -> None:
 
 
 def test_unreachable_llm_degrades_to_sources(home: dict) -> None:
-    env = {**home, "JOBRAG_LLM__API_BASE": "http://127.0.0.1:9/v1", "JOBRAG_LLM__MAX_RETRIES": "0"}
+    env = {**home, "JOBRAG_LLM__API_BASE": "http://127.0.0.1:9/v1", "JOBRAG_LLM__MODEL": "m", "JOBRAG_LLM__MAX_RETRIES": "0"}
     proc = jobrag("ask", "sous chef", "--llm", "openai", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)

@@ -162,13 +162,14 @@ def test_openai_path_streams_cites_and_drops_unknown_ids(factory) -> None:
     assert len(tokens) > 3 and body["stream"] is True  # really streamed
     assert answer.cited_ids == ["de-1"] and answer.dropped_citations == ["made-up-42"] and "made-up-42" not in answer.text
     assert "made-up-42" in answer.notice and answer.timings["first_token_ms"] > 0
+    assert answer.llm == "openai: stub-model"  # the model that answered, not the local default
 
 
 def test_prompt_injection_in_a_listing_stays_data(factory) -> None:
     from rag_app.llms import build_llm
 
     with OpenAIStub(lambda m: "Coordinate campaigns: [evil-1]. HACKED [evil-999]") as stub:
-        s = factory.settings.llm.model_copy(update={"mode": "openai", "api_base": stub.base_url})
+        s = factory.settings.llm.model_copy(update={"mode": "openai", "api_base": stub.base_url, "model": "stub-model"})
         engine = ChatEngine(factory.build("dense", ListingFilters(workplace=["Remote"])), build_llm(s, factory.settings.dir("cache")), s)
         answer = engine.ask("remote marketing coordinator contract")
         messages = stub.requests[-1]["body"]["messages"]
@@ -183,7 +184,7 @@ def test_prompt_injection_in_a_listing_stays_data(factory) -> None:
 def test_llm_outage_degrades_to_sources_with_a_notice(factory) -> None:
     from rag_app.llms import build_llm
 
-    s = factory.settings.llm.model_copy(update={"mode": "openai", "api_base": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2})
+    s = factory.settings.llm.model_copy(update={"mode": "openai", "api_base": "http://127.0.0.1:9/v1", "model": "m", "max_retries": 0, "timeout_s": 2})
     answer = ChatEngine(factory.build("dense"), build_llm(s, factory.settings.dir("cache")), s).ask("sushi chef")
     assert "unavailable" in answer.notice and answer.sources[0].id == "sushi-1" and "[sushi-1]" in answer.text
 

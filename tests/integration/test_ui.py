@@ -67,7 +67,7 @@ def test_hostile_listing_text_is_shown_literally(app) -> None:
 
 
 def test_llm_outage_degrades_to_sources_with_a_notice(app) -> None:
-    at = app(JOBRAG_LLM__MODE="openai", JOBRAG_LLM__API_BASE="http://127.0.0.1:9/v1", JOBRAG_LLM__MAX_RETRIES="0", JOBRAG_LLM__TIMEOUT_S="2")
+    at = app(JOBRAG_LLM__MODE="openai", JOBRAG_LLM__API_BASE="http://127.0.0.1:9/v1", JOBRAG_LLM__MODEL="m", JOBRAG_LLM__MAX_RETRIES="0", JOBRAG_LLM__TIMEOUT_S="2")
     ask(at, "pharmacy technician")
     assert any("unavailable" in w.value for w in at.warning)
     assert "sample-0047" in assistant_text(at) and at.main.expander
