@@ -8,7 +8,10 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from finetune.train import TrainingRun
 
 
 def file_hashes(directory: Path | None) -> dict[str, str]:
@@ -35,21 +38,21 @@ def metrics_table(before: dict[str, float], after: dict[str, float]) -> str:
     return "\n".join(rows)
 
 
-def write(out_dir: Path, run: dict[str, Any], data_name: str, data_dir: Path | None, data_meta: dict[str, Any], settings: dict[str, Any],
+def write(out_dir: Path, run: TrainingRun, data_name: str, data_dir: Path | None, data_meta: dict[str, Any], settings: dict[str, Any],
           total_seconds: float) -> dict[str, Any]:
     manifest = {
-        "model_dir": str(out_dir), "base_model": run["base_model"], "base_weights_sha256_16": run["base_weights"],
-        "weights_sha256_16": run["weights"], "data": {"name": data_name, "dir": str(data_dir) if data_dir else None,
+        "model_dir": str(out_dir), "base_model": run.base_model, "base_weights_sha256_16": run.base_weights,
+        "weights_sha256_16": run.weights, "data": {"name": data_name, "dir": str(data_dir) if data_dir else None,
                                                       "file_sha256_16": file_hashes(data_dir), "meta": data_meta},
-        "generator": data_meta.get("generator"), "loss": run["loss"], "matryoshka": run["matryoshka"], "hyperparameters": settings,
-        "seed": settings.get("seed"), "hard_negatives": run["hard_negatives"], "train_rows": run["train_rows"], "steps": run["steps"],
-        "train_loss": run["train_loss"], "metrics_before": run["before"], "metrics_after": run["after"],
-        "primary_metric": run["primary_metric"], "durations_s": {**run["timings"], "total_s": total_seconds}, "versions": versions(),
+        "generator": data_meta.get("generator"), "loss": run.loss, "matryoshka": run.matryoshka, "hyperparameters": settings,
+        "seed": settings.get("seed"), "hard_negatives": run.hard_negatives, "train_rows": run.train_rows, "steps": run.steps,
+        "train_loss": run.train_loss, "metrics_before": run.before, "metrics_after": run.after,
+        "primary_metric": run.primary_metric, "durations_s": {**run.timings, "total_s": total_seconds}, "versions": versions(),
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     card = out_dir / "README.md"
-    section = (f"\n\n## jobrag: before and after fine-tuning\n\nData: `{data_name}`; loss `{run['loss']}`; {run['train_rows']} training rows; "
-               f"{run['steps']} steps; seed {settings.get('seed')}. Full provenance in `manifest.json`.\n\n"
-               f"{metrics_table(run['before'], run['after'])}\n")
+    section = (f"\n\n## jobrag: before and after fine-tuning\n\nData: `{data_name}`; loss `{run.loss}`; {run.train_rows} training rows; "
+               f"{run.steps} steps; seed {settings.get('seed')}. Full provenance in `manifest.json`.\n\n"
+               f"{metrics_table(run.before, run.after)}\n")
     card.write_text((card.read_text(encoding="utf-8") if card.exists() else "") + section, encoding="utf-8")
     return manifest

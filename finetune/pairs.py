@@ -203,11 +203,13 @@ def source_hash(listings: Iterable[JobListing]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_split(pairs_dir: Path, split: str) -> dict[str, Any]:
+def load_split(pairs_dir: Path, split: str) -> IRSplit:
+    """One split of a `jobrag gen-pairs` directory (the only reader of its split files)."""
     path = Path(pairs_dir) / f"{split}.json"
     if not path.exists():
         raise ConfigError(f"no {split} split at {path}: create the dataset with `jobrag gen-pairs --out {pairs_dir}`")
-    return json.loads(path.read_text(encoding="utf-8"))
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return IRSplit(queries=raw["queries"], corpus=raw["corpus"], relevant_docs=raw["relevant_docs"])
 
 
 def load_training_data(pairs_dir: Path) -> TrainingData:
@@ -215,8 +217,5 @@ def load_training_data(pairs_dir: Path) -> TrainingData:
     pairs_dir = Path(pairs_dir)
     meta = json.loads((pairs_dir / "meta.json").read_text()) if (pairs_dir / "meta.json").exists() else {}
     groups = json.loads((pairs_dir / "groups.json").read_text()) if (pairs_dir / "groups.json").exists() else {}
-    splits = {}
-    for name in ("train", "val", "test"):
-        raw = load_split(pairs_dir, name)
-        splits[name] = IRSplit(queries=raw["queries"], corpus=raw["corpus"], relevant_docs=raw["relevant_docs"])
+    splits = {name: load_split(pairs_dir, name) for name in ("train", "val", "test")}
     return TrainingData(kind="ir", name=str(pairs_dir), meta=meta, groups=groups, **splits)

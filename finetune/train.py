@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,27 @@ from rag_app.settings import LOSSES
 
 logger = logging.getLogger(__name__)
 MIN_PAIRS = 50
+
+
+@dataclass
+class TrainingRun:
+    """What one fine-tuning run did: the record the card and manifest are written from."""
+
+    base_model: str
+    base_weights: str  # weights hash before and after training
+    weights: str
+    loss: str
+    matryoshka: bool
+    hard_negatives: dict[str, int]  # mining counts (empty without mining)
+    train_rows: int
+    steps: int
+    train_loss: float
+    before: dict[str, float]  # evaluator metrics before and after training, e.g. val_cosine_ndcg@10
+    after: dict[str, float]
+    primary_metric: str
+    max_seq_length: dict[str, int]  # train / serve
+    timings: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)  # the trainer's log (losses, evaluations)
 
 
 def ir_evaluator(split: IRSplit, name: str, batch_size: int = 32) -> Any:
@@ -127,7 +149,7 @@ def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_
 
 
 def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any, hard_negatives: bool = True,
-        extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1, evaluate: bool = True) -> dict[str, Any]:
+        extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1, evaluate: bool = True) -> TrainingRun:
     """Train and save to `out_dir` (model + card); returns the run record the manifest is built from."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData, SentenceTransformerTrainer
 
@@ -180,7 +202,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         model.save(str(out_dir))
-    return {"base_model": base_model, "base_weights": base_hash, "weights": weights_hash(model), "loss": loss_name,
-            "matryoshka": settings.matryoshka, "hard_negatives": neg_stats, "train_rows": len(dataset), "steps": result.global_step,
-            "train_loss": result.training_loss, "before": before, "after": after, "timings": timings, "history": history,
-            "primary_metric": primary_metric(data, "val"), "max_seq_length": {"train": settings.max_seq_length, "serve": serve_length}}
+    return TrainingRun(base_model=base_model, base_weights=base_hash, weights=weights_hash(model), loss=loss_name, matryoshka=settings.matryoshka,
+                       hard_negatives=neg_stats, train_rows=len(dataset), steps=result.global_step, train_loss=result.training_loss,
+                       before=before, after=after, primary_metric=primary_metric(data, "val"),
+                       max_seq_length={"train": settings.max_seq_length, "serve": serve_length}, timings=timings, history=history)

@@ -33,5 +33,13 @@ class NothingIngestedError(JobragError):
     exit_code = 4
 
 
+def require_extra(module: str, extra: str, what: str) -> None:
+    """One line naming the extra to install when an optional dependency is missing (instead of an ImportError traceback)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(f"{what} needs the optional `{extra}` dependencies ({module} is not installed): pip install 'jobrag[{extra}]'")
+
+
 def unknown_mode(kind: str, mode: str, valid: tuple[str, ...] | list[str]) -> ConfigError:
     return ConfigError(f"unknown {kind} mode {mode!r}; valid modes: {', '.join(valid)}")

@@ -20,7 +20,7 @@ from llama_index.core.base.llms.types import ChatMessage, CompletionResponse, Co
 from llama_index.core.llms import CustomLLM
 from pydantic import PrivateAttr
 
-from rag_app.errors import ConfigError, unknown_mode
+from rag_app.errors import ConfigError, require_extra, unknown_mode
 from rag_app.model_paths import resolve_gguf
 from rag_app.settings import LLM_MODES
 
@@ -79,6 +79,7 @@ class LocalGGUFLLM(CustomLLM):
 
     @classmethod
     def load(cls, settings: LLMSettings, cache_dir: Path) -> LocalGGUFLLM:
+        require_extra("gguf", "local-llm", "llm.mode=local")
         name = settings.model if settings.model and resolve_gguf(settings.model) else LOCAL_MODEL
         gguf = resolve_gguf(name)
         if gguf is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -24,6 +24,7 @@ from rag_app.store import pages
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
+    from rag_app.embeddings import Embedder
     from rag_app.settings import RetrievalSettings, Settings
     from rag_app.store import Store
 
@@ -43,7 +44,7 @@ def collapse(hits: list[NodeWithScore], top_k: int, filters: ListingFilters | No
 class DenseRetriever(BaseRetriever):
     """Nearest chunks in the embedder's Chroma collection (through llama-index's ChromaVectorStore), collapsed to listings."""
 
-    def __init__(self, collection: Collection, embedder: Any, settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
+    def __init__(self, collection: Collection, embedder: Embedder, settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -146,7 +147,7 @@ class RetrieverFactory:
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
-        self._embedders: dict[str, Any] = {}
+        self._embedders: dict[str, Embedder] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrieverFactory:
@@ -155,7 +156,7 @@ class RetrieverFactory:
 
         return cls(settings, Store.from_settings(settings))
 
-    def embedder(self, model: str | None = None) -> Any:
+    def embedder(self, model: str | None = None) -> Embedder:
         from rag_app.embeddings import build_embedder
 
         model = model or self.settings.embedding.model

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from rag_app.settings import Settings
+    from rag_app.embeddings import Embedder
+    from rag_app.settings import IngestSettings, Settings
 
 logger = logging.getLogger(__name__)
 COLLECTION_PREFIX = "jobs"
@@ -107,13 +108,13 @@ class Store:
         return {**facts, "fingerprint": fingerprint(facts)}
 
     @classmethod
-    def facts_for(cls, embedder: Any, ingest: Any) -> dict[str, Any]:
+    def facts_for(cls, embedder: Embedder, ingest: IngestSettings) -> dict[str, Any]:
         """Collection facts for an embedder and the ingest settings; chunk size is clamped to the model's window."""
         chunk_size = ingest.chunk_size
-        if (model := embedder.torch_model) is not None and chunk_size > model.max_seq_length - 2:
-            chunk_size = model.max_seq_length - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
+        if (window := embedder.max_seq_length) is not None and chunk_size > window - 2:
+            chunk_size = window - 2  # room for [CLS]/[SEP]: longer chunks would be truncated silently
         facts = cls.collection_facts(embedder.fingerprint_facts(), chunk_size, ingest.chunk_overlap, ingest.max_chunks)
-        return {**facts, "model_ref": getattr(embedder, "model_ref", facts["model"])}  # where to load it from; not fingerprinted
+        return {**facts, "model_ref": embedder.model_ref}  # where to load it from; not fingerprinted
 
     @staticmethod
     def derived_name(facts: dict[str, Any]) -> str:

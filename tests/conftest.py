@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
     cfg = tmp_path / "config"
     cfg.mkdir()
+    shutil.copy(REPO / "settings-test.yaml", cfg)  # the repo's test profile, for tests that opt in with JOBRAG_PROFILES=test
     monkeypatch.setenv("JOBRAG_CONFIG_DIR", str(cfg))
     monkeypatch.setenv("JOBRAG_HOME", str(tmp_path / "home"))
 

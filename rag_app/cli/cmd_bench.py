@@ -75,8 +75,8 @@ def bench_train(pairs: Annotated[Optional[Path], typer.Option(help="gen-pairs di
         run = fit(load_training_data(pairs), settings.finetune.base_model, None, settings.finetune, hard_negatives=negatives,
                   max_steps=steps, evaluate=False)
     fs = settings.finetune
-    train_s = run["timings"]["train_s"]
+    train_s = run.timings["train_s"]
     console.print(kv_table(f"bench train: {fs.base_model}, {fs.loss}, batch {fs.batch_size}, max_seq_length {fs.max_seq_length}", {
-        "steps": run["steps"], "seconds_per_step": f"{train_s / run['steps']:.2f}", "rows_per_s": f"{run['steps'] * fs.batch_size / train_s:.1f}",
-        "mining_s": f"{run['timings'].get('mining_s', 0):.1f}", "peak_rss_mb": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
-        "columns": "anchor, positive, negative" if run["hard_negatives"] else "anchor, positive"}))
+        "steps": run.steps, "seconds_per_step": f"{train_s / run.steps:.2f}", "rows_per_s": f"{run.steps * fs.batch_size / train_s:.1f}",
+        "mining_s": f"{run.timings.get('mining_s', 0):.1f}", "peak_rss_mb": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
+        "columns": "anchor, positive, negative" if run.hard_negatives else "anchor, positive"}))

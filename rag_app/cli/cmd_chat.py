@@ -19,7 +19,7 @@ from rag_app.cli.common import (
     parse_filters,
     quiet_transformers,
 )
-from rag_app.errors import ConfigError
+from rag_app.errors import ConfigError, require_extra
 
 
 def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, filters: list[str] | None, top_k: int | None) -> Any:
@@ -107,8 +107,7 @@ def ui(host: Annotated[str, typer.Option(help="Interface to serve on (loopback b
     import subprocess
     from pathlib import Path
 
-    if importlib.util.find_spec("streamlit") is None:
-        raise ConfigError("the UI needs the `ui` extra: pip install 'jobrag[ui]'")
+    require_extra("streamlit", "ui", "`jobrag ui`")
     spec = importlib.util.find_spec("streamlit_app")
     script = Path(spec.origin) if spec and spec.origin else Path(__file__).resolve().parents[2] / "streamlit_app.py"
     if not script.exists():

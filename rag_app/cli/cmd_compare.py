@@ -9,13 +9,13 @@ from typing import Annotated, Any, Optional
 import typer
 
 from rag_app.cli.common import cli_settings, console, quiet_transformers
-from rag_app.errors import ConfigError
+from rag_app.errors import ConfigError, require_extra
 from rag_app.settings import JUDGE_MODES
 
 
 def _query_set(queries: Path, corpus: Path | None, split: str):
     from eval.benchmarks import is_beir_dir, load_beir, load_corpus
-    from rag_app.records import IRSplit
+    from finetune.pairs import load_split
 
     if not queries.exists():
         raise ConfigError(f"--queries {queries} does not exist")
@@ -23,10 +23,7 @@ def _query_set(queries: Path, corpus: Path | None, split: str):
         return load_beir(queries, split, load_corpus(corpus) if corpus else None), corpus or next(
             (p for p in (queries / "corpus.jsonl", queries / "corpus.jsonl.gz") if p.exists()), None)
     if (queries / f"{split}.json").exists():  # a gen-pairs dataset: its split's corpus is the pool
-        import json
-
-        raw = json.loads((queries / f"{split}.json").read_text())
-        return IRSplit(queries=raw["queries"], corpus=raw["corpus"], relevant_docs=raw["relevant_docs"]), corpus
+        return load_split(queries, split), corpus
     raise ConfigError(f"{queries} is neither a BEIR dir (queries.jsonl + qrels/) nor a gen-pairs dir ({split}.json)")
 
 
@@ -84,6 +81,8 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     for spec in specs.values():
         parse_spec(spec)
     settings = cli_settings(None, None, retrieval={"top_k": depth, "candidate_k": 5 * depth}, llm={"mode": llm} if llm else None)
+    if answers:
+        require_extra("ragas", "eval", "compare --answers")
     judge_cfg = _judge(judge, judge_api_base, judge_model, settings) if answers else None
     if not answers and (judge != "none" or llm):
         console.print("[yellow]note:[/yellow] --judge/--llm only apply with --answers")

@@ -47,7 +47,9 @@ def gen_pairs(source: SourceOpt = None, limit: LimitOpt = None, maps: MapOpt = N
     else:
         raise ConfigError(f"unknown generator {generator!r}; valid: template, llm")
     counts = build_dataset(read.listings, queries, out, meta, seed)
-    (settings.home / "pairs" / "LATEST").write_text(str(out.resolve()))  # `jobrag finetune` picks this up by default
+    latest = settings.home / "pairs" / "LATEST"  # `jobrag finetune` picks this up by default
+    latest.parent.mkdir(parents=True, exist_ok=True)  # --out elsewhere on a fresh home: pairs/ does not exist yet
+    latest.write_text(str(out.resolve()))
     console.print(kv_table(f"gen-pairs {spec} -> {out}", {"listings": len(read.listings), **{f"{k} pairs": v for k, v in counts.items()},
                                                            "rejected rows": len(read.rejects)}))
 
@@ -98,7 +100,7 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     started = time.perf_counter()
     run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps)
     manifest = card.write(out, run, data.name, pairs if pairs.is_dir() else None, data.meta, fs.model_dump(), time.perf_counter() - started)
-    rows = {k: f"{run['before'][k]:.4f} -> {run['after'][k]:.4f}" for k in run["before"] if any(m in k for m in ("ndcg@10", "mrr@10", "recall@10", "spearman_cosine"))}
-    console.print(kv_table(f"finetune {data.name} ({run['loss']}) -> {out}", {**rows, **{k: f"{v:.1f}" for k, v in manifest["durations_s"].items()},
-                                                                               "steps": run["steps"], "train rows": run["train_rows"]}))
+    rows = {k: f"{run.before[k]:.4f} -> {run.after[k]:.4f}" for k in run.before if any(m in k for m in ("ndcg@10", "mrr@10", "recall@10", "spearman_cosine"))}
+    console.print(kv_table(f"finetune {data.name} ({run.loss}) -> {out}", {**rows, **{k: f"{v:.1f}" for k, v in manifest["durations_s"].items()},
+                                                                               "steps": run.steps, "train rows": run.train_rows}))
     console.print(f"use it: JOBRAG_EMBEDDING__MODEL={out} jobrag ingest   (or the `finetuned` profile)")

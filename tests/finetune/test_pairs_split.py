@@ -58,7 +58,8 @@ def test_role_cleanup_and_abbreviation() -> None:
 
     assert core_role("Senior ICU Registered Nurse - Nights (Float Pool)") == "ICU Registered Nurse"
     assert core_role("Managing Librarian, Sci-Tech Library") == "Managing Librarian"
-    assert abbreviate("Registered Nurse", random.Random(0)) in {"RN", "registered nurse"} or "rn" in abbreviate("Registered Nurse", random.Random(1)).lower()
+    outcomes = {abbreviate("Registered Nurse", random.Random(seed)) for seed in range(50)}
+    assert outcomes == {"RN", "registered nursing"}  # the abbreviation, or the field's word: never the title as written
 
 
 def _listing(i: int, company: str | None, desc: str | None = None, title: str = "Nurse") -> JobListing:

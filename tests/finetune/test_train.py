@@ -113,8 +113,8 @@ def test_tiny_run_changes_weights_and_writes_card_and_manifest(tmp_path) -> None
     data = ir_data()
     run = fit(data, "sentence-transformers/all-MiniLM-L6-v2", tmp_path / "m", fs(seed=1), hard_negatives=True, max_steps=2)
     manifest = card.write(tmp_path / "m", run, data.name, None, {"generator": "toy"}, fs(seed=1).model_dump(), 1.0)
-    assert run["weights"] != run["base_weights"] and run["steps"] == 2 and run["hard_negatives"]["with_negative"] > 0
-    assert "val_cosine_ndcg@10" in run["before"] and "val_cosine_ndcg@10" in run["after"]
+    assert run.weights != run.base_weights and run.steps == 2 and run.hard_negatives["with_negative"] > 0
+    assert "val_cosine_ndcg@10" in run.before and "val_cosine_ndcg@10" in run.after
     saved = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert saved["seed"] == 1 and saved["loss"] == "mnrl" and saved["metrics_after"] == manifest["metrics_after"]
     text = (tmp_path / "m" / "README.md").read_text()
@@ -124,13 +124,13 @@ def test_tiny_run_changes_weights_and_writes_card_and_manifest(tmp_path) -> None
 
     from rag_app.model_paths import weights_hash
 
-    assert weights_hash(SentenceTransformer(str(tmp_path / "m"))) == run["weights"]  # the saved dir is the trained model
+    assert weights_hash(SentenceTransformer(str(tmp_path / "m"))) == run.weights  # the saved dir is the trained model
 
 
 def test_eval_steps_evaluates_and_checkpoints_mid_epoch(tmp_path) -> None:
     run = fit(sts_data(), "sentence-transformers/all-MiniLM-L6-v2", None, fs(loss="cosent", eval_steps=2, batch_size=4), max_steps=5)
-    evaluated = [h["step"] for h in run["history"] if "eval_val_spearman_cosine" in h]
-    assert run["steps"] == 5 and evaluated[:2] == [2, 4]  # every 2 steps, not once per epoch
+    evaluated = [h["step"] for h in run.history if "eval_val_spearman_cosine" in h]
+    assert run.steps == 5 and evaluated[:2] == [2, 4]  # every 2 steps, not once per epoch
 
 
 @pytest.mark.parametrize("loss, data, kw", [
@@ -142,9 +142,9 @@ def test_eval_steps_evaluates_and_checkpoints_mid_epoch(tmp_path) -> None:
 ])
 def test_every_loss_trains_a_step(tmp_path, loss: str, data, kw: dict) -> None:
     run = fit(data(), "sentence-transformers/all-MiniLM-L6-v2", tmp_path / loss, fs(loss=loss, **kw), max_steps=1)
-    assert run["steps"] == 1 and run["weights"] != run["base_weights"]
+    assert run.steps == 1 and run.weights != run.base_weights
     key = "val_cosine_ndcg@10" if data is ir_data else "val_spearman_cosine"
-    assert key in run["after"]
+    assert key in run.after
 
 
 def test_loss_objects_are_the_library_ones(embedder) -> None:

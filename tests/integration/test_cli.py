@@ -77,7 +77,7 @@ def _collection_listing_counts(home: Path) -> tuple[dict[str, int], int, list]:
 
 def test_kill_dash_9_mid_ingest_then_rerun_leaves_every_listing_exactly_once(tmp_path: Path) -> None:
     home = tmp_path / "killed"
-    env = {"JOBRAG_HOME": str(home), "JOBRAG_INGEST__BATCH_LISTINGS": "8", "PYTHONUNBUFFERED": "1"}
+    env = {"JOBRAG_HOME": str(home), "JOBRAG_PROFILES": "test", "PYTHONUNBUFFERED": "1"}  # batches of 8 listings
     proc = subprocess.Popen([sys.executable, "-m", "rag_app.cli", "--log-level", "INFO", "ingest", "--source", "sample",
                              "--limit", "64", "--no-progress"], stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
     deadline = time.time() + 240

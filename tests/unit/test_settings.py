@@ -41,6 +41,14 @@ def test_precedence_yaml_then_profile_then_env_then_override(tmp_path: Path, mon
     assert load_settings().llm.mode == "local"
 
 
+def test_the_repos_test_profile_turns_generation_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_app.settings import load_settings
+
+    monkeypatch.setenv("JOBRAG_PROFILES", "test")
+    settings = load_settings()
+    assert settings.llm.mode == "none" and settings.ingest.batch_listings == 8
+
+
 def test_missing_profile_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JOBRAG_PROFILES", "nope")
     with pytest.raises(ConfigError, match="settings-nope.yaml not found"):
