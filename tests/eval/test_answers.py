@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.answers import JudgeConfig, citation_precision, generate_answers, load_references, score_answers
+from eval.answers import JudgeConfig, citation_precision, generate_answers, load_references
 from eval.projection import pca_2d, projection
+from eval.ragas_scoring import score_answers
 from eval.report import write_report
 from eval.report_html import delta_histogram_chart
 from eval.runs import Run
@@ -87,6 +88,21 @@ def test_a_generation_error_marks_the_row_and_stays_out_of_the_means(embedder) -
     s = result.metric_summary("good")
     assert s["citation_precision"]["n"] == 3 and s["citation_precision"]["failed"] == 1
     assert any("generation failed on 1 of 4" in n for n in result.notes())
+
+
+def test_a_metric_ragas_leaves_undefined_is_not_applicable_not_failed(embedder) -> None:
+    inner = fake_answer_fn(ORDER)
+
+    def no_context_for_q1(question: str, label: str) -> Answer:
+        answer = inner(question, label)
+        return answer.model_copy(update={"sources": []}) if question == QUERIES["q1"] else answer
+
+    rows = generate_answers(no_context_for_q1, ["good"], QUERIES, context_k=2, progress=False)
+    result = score_answers(rows, RELEVANT, {}, embedder=embedder, progress=False)
+    q1 = rows["good"]["q1"]
+    assert q1.scores["id_context_precision"] is None and "undefined" in q1.not_applicable["id_context_precision"] and not q1.failures
+    assert q1.scores["id_context_recall"] == 0.0  # nothing retrieved: recall is defined, and zero
+    assert result.metric_summary("good")["id_context_precision"] == {"mean": pytest.approx((0.5 + 1 + 0.5) / 3), "n": 3, "failed": 0, "n_a": 1}
 
 
 def test_judge_served_on_localhost_scores_every_llm_metric(embedder) -> None:
