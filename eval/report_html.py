@@ -18,11 +18,11 @@ from typing import Any
 import altair as alt
 
 from eval.report import DELTA_HEADERS, RETRIEVAL_COLUMNS, answer_cells, delta_cells, retriever_cells
+from eval.stats import TIE
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
 OUTCOMES = {"worse": "#e45756", "tied": "#888888", "better": "#54a24b"}
 KINDS = {"retrieved": ("#9e9e9e", "circle"), "relevant": ("#54a24b", "circle"), "query": ("#f58518", "square")}  # drawn in this order
-TIE = 1e-9  # as eval.stats.wins_ties_losses
 STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
          ".grid{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figcaption{font-size:12px;color:#444}")

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+TIE = 1e-9  # a per-query difference this small is a tie
+
 
 def bootstrap_ci(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """(mean, lower 2.5 %, upper 97.5 %) of the mean of `values`."""
@@ -53,7 +55,7 @@ def sign_flip_p(a: Sequence[float], b: Sequence[float], permutations: int = 1000
     return float(result.pvalue)
 
 
-def wins_ties_losses(a: Sequence[float], b: Sequence[float], tol: float = 1e-9) -> tuple[int, int, int]:
+def wins_ties_losses(a: Sequence[float], b: Sequence[float], tol: float = TIE) -> tuple[int, int, int]:
     """How often b beats, ties and loses to a."""
     diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     return int(np.sum(diff > tol)), int(np.sum(np.abs(diff) <= tol)), int(np.sum(diff < -tol))
