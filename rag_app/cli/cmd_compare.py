@@ -143,7 +143,8 @@ def _version(package: str) -> str | None:
 
 def _answers(factory: Any, settings: Any, specs: dict[str, str], ir: Any, queries_dir: Path, judge_cfg: Any, limit: int | None):
     """Answer every query through the chat pipeline with each retriever's context, then score (eval.answers)."""
-    from eval.answers import generate_answers, load_references, score_answers
+    from eval.answers import generate_answers, load_references
+    from eval.ragas_scoring import score_answers
     from rag_app.chat import ChatEngine
     from rag_app.llms import build_llm
 

@@ -1,18 +1,21 @@
-"""Answer scoring (eval.answers) and the compare report's answer columns, histogram and projection (eval.report)."""
+"""Answer scoring (eval.answers, eval.ragas_scoring) and the compare report's answer columns and charts (eval.report, eval.report_html)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from eval.answers import JudgeConfig, citation_precision, generate_answers, load_references, score_answers
+from eval.answers import JudgeConfig, citation_precision, generate_answers, load_references
 from eval.projection import pca_2d, projection
-from eval.report import delta_histogram, write_report
+from eval.ragas_scoring import score_answers
+from eval.report import write_report
+from eval.report_html import delta_histogram_chart
 from eval.runs import Run
 from rag_app.records import Answer, SourceListing
 from tests.eval.judge import FAIL_MARK, reply
@@ -87,6 +90,21 @@ def test_a_generation_error_marks_the_row_and_stays_out_of_the_means(embedder) -
     assert any("generation failed on 1 of 4" in n for n in result.notes())
 
 
+def test_a_metric_ragas_leaves_undefined_is_not_applicable_not_failed(embedder) -> None:
+    inner = fake_answer_fn(ORDER)
+
+    def no_context_for_q1(question: str, label: str) -> Answer:
+        answer = inner(question, label)
+        return answer.model_copy(update={"sources": []}) if question == QUERIES["q1"] else answer
+
+    rows = generate_answers(no_context_for_q1, ["good"], QUERIES, context_k=2, progress=False)
+    result = score_answers(rows, RELEVANT, {}, embedder=embedder, progress=False)
+    q1 = rows["good"]["q1"]
+    assert q1.scores["id_context_precision"] is None and "undefined" in q1.not_applicable["id_context_precision"] and not q1.failures
+    assert q1.scores["id_context_recall"] == 0.0  # nothing retrieved: recall is defined, and zero
+    assert result.metric_summary("good")["id_context_precision"] == {"mean": pytest.approx((0.5 + 1 + 0.5) / 3), "n": 3, "failed": 0, "n_a": 1}
+
+
 def test_judge_served_on_localhost_scores_every_llm_metric(embedder) -> None:
     rows = generate_answers(fake_answer_fn(ORDER), ["good"], dict(list(QUERIES.items())[:2]), context_k=2, progress=False)
     refs = {"q1": "A night shift ICU nurse job at Mercy.", "q2": "A remote python data engineer job at Acme."}
@@ -143,9 +161,14 @@ def test_pca_and_projection_are_deterministic(embedder) -> None:
     assert kinds.count("query") == 4 and "relevant" in kinds and all(math.isfinite(p["x"]) for p in proj["points"])
 
 
-def test_delta_histogram_bins() -> None:
-    counts = delta_histogram([-1.0, -0.95, 0.0, 0.05, 0.99, 1.0], bins=20)
-    assert sum(counts) == 6 and counts[0] == 2 and counts[10] == 2 and counts[19] == 2
+def test_delta_histogram_bins_moved_queries_over_minus_one_to_one_and_draws_ties_apart() -> None:
+    spec = delta_histogram_chart("a", "b", [-1.0, -0.95, 0.0, 0.05, 0.99, 1.0, 1e-12]).to_dict()
+    bars, ties, _ = spec["layer"]
+    assert bars["encoding"]["x"]["bin"] == {"extent": [-1, 1], "step": 0.1} and bars["encoding"]["y"]["aggregate"] == "count"
+    moved = spec["datasets"][bars["data"]["name"]]
+    assert sorted(r["delta"] for r in moved) == [-1.0, -0.95, 0.05, 0.99, 1.0]  # the ties (0, 1e-12) are not binned with the moves
+    assert spec["datasets"][ties["data"]["name"]] == [{"delta": 0.0, "queries": 2, "outcome": "tied"}]
+    assert spec["title"] == "b − a: 3 better, 2 tied, 2 worse"
 
 
 def _run(label: str, values: dict[str, float]) -> Run:
@@ -176,8 +199,12 @@ def test_report_has_answer_columns_histogram_projection_and_escapes_text(embedde
     page = (tmp_path / "report.html").read_text()
     assert evil not in page and "&lt;script&gt;" in page and "minilm </svg>" not in page
     assert page.count('class="histogram"') == 1 and page.count('class="projection"') == 1 and 'class="whisker"' in page
-    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "<link" not in page  # self-contained
+    assert not re.search(r"<script[^>]*\bsrc=", page) and "<link" not in page and "vegaEmbed" in page  # self-contained: Vega inlined
     embedded = page.split("id='summary'>")[1].split("</script>")[0]
     assert json.loads(embedded)["n_queries"] == 4
+    specs = json.loads(page.split("id='charts'>")[1].split("</script>")[0])
+    assert list(specs) == ["chart-0", "chart-1", "chart-2"] and all(s["$schema"].startswith("https://vega.github.io/schema/vega-lite/") for s in specs.values())
+    ci = next(v for rows in specs["chart-0"]["datasets"].values() for v in rows if v["retriever"] == "good")
+    assert ci["value"] == pytest.approx(0.65) and ci["lo"] <= 0.65 <= ci["hi"] and [ci["lo"], ci["hi"]] == data["retrievers"]["good"]["ndcg@10_ci95"]
     md = (tmp_path / "summary.md").read_text()
     assert "Not run:" in md and "citation_precision" in md

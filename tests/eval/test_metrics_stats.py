@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eval.metrics import average_precision_at, ndcg_at, query_metrics, rank_ids
-from eval.stats import compare, paired_bootstrap, sign_flip_p, wins_ties_losses
+from eval.stats import bootstrap_ci, compare, paired_bootstrap, sign_flip_p, wins_ties_losses
 
 
 def test_hand_made_ranking() -> None:
@@ -72,6 +72,25 @@ def test_bootstrap_ci_covers_a_known_effect() -> None:
         _, lo, hi = paired_bootstrap(a, b, resamples=2000, seed=trial)
         covered += lo <= 0.05 <= hi
     assert 0.90 <= covered / 200 <= 0.99  # ~95 % nominal coverage
+
+
+def test_one_sample_bootstrap_ci_covers_the_mean_and_pairs_are_the_ci_of_the_differences() -> None:
+    rng = np.random.default_rng(3)
+    covered = 0
+    for trial in range(200):
+        x = rng.beta(2, 5, size=80)  # skewed like per-query NDCG; true mean 2/7
+        _, lo, hi = bootstrap_ci(x, resamples=2000, seed=trial)
+        covered += lo <= 2 / 7 <= hi
+    assert 0.90 <= covered / 200 <= 0.99
+    a, b = rng.random(30), rng.random(30)
+    assert paired_bootstrap(a, b, 500, 4) == bootstrap_ci(b - a, 500, 4)
+    assert bootstrap_ci([0.3]) == (0.3, 0.3, 0.3) and all(math.isnan(v) for v in bootstrap_ci([]))
+
+
+def test_sign_flip_p_is_exact_when_every_flip_fits() -> None:
+    # 2**3 = 8 sign patterns of (1, 2, 3): |mean| >= 2 only for all + and all -
+    assert sign_flip_p([0, 0, 0], [1, 2, 3], permutations=1000) == pytest.approx(2 / 8)
+    assert sign_flip_p([0.0], [0.5]) == 1.0
 
 
 def test_p_values_separate_real_and_null_effects() -> None:
