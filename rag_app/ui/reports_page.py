@@ -59,7 +59,7 @@ def per_query(run: Path, labels: list[str]) -> None:
     which = f_col.selectbox("show", ["all", "b lost", "b won", "ties"], key="pq_filter")
     col = PER_QUERY[metric]
     table["delta"] = table[f"{b}:{col}"].fillna(0) - table[f"{a}:{col}"].fillna(0)
-    st.altair_chart(alt.Chart(table).mark_bar().encode(x=alt.X("delta:Q", bin=alt.Bin(maxbins=30), title=f"{metric}: {b} − {a}"),
+    st.altair_chart(alt.Chart(table).mark_bar().encode(x=alt.X("delta:Q", bin=alt.Bin(extent=[-1, 1], step=0.1), title=f"{metric}: {b} − {a}"),
                                                         y=alt.Y("count()", title="queries")), key="pq_hist")
     text = st.text_input("query contains", key="pq_text")
     shown = table[{"all": table["delta"].notna(), "b lost": table["delta"] < 0, "b won": table["delta"] > 0,
