@@ -10,7 +10,7 @@ import os
 
 import streamlit as st
 
-from rag_app.ui.common import sidebar
+from rag_app.ui.state import sidebar
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

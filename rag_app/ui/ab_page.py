@@ -6,27 +6,21 @@ import time
 
 import streamlit as st
 
-from rag_app.ui.common import RETRIEVER_KINDS, chat_engine, current_choice, escape_md, overlap_note, show_answer
-
-
-def _side(column, choice, name: str, default_model: int, default_kind: str):
-    with column:
-        labels = [m.label for m in choice.models]
-        picked = st.selectbox(f"{name}: embedder", labels, index=min(default_model, len(labels) - 1), key=f"ab_model_{name}")
-        kind = st.radio(f"{name}: retriever", RETRIEVER_KINDS, index=RETRIEVER_KINDS.index(default_kind), horizontal=True,
-                        key=f"ab_kind_{name}")
-        return choice.spec(kind, choice.models[labels.index(picked)]), f"{kind} · {picked.split(' · ')[0]}"
+from rag_app.errors import JobragError
+from rag_app.settings import RETRIEVER_MODES
+from rag_app.ui.render import escape_md, show_answer, show_error
+from rag_app.ui.state import Choice, chat_engine, current_choice, explain_no_collection
 
 
 def render() -> None:
     choice = current_choice()
     st.title("A/B: two retrievers, one question")
-    if not choice.models:
-        st.info("Ingest listings first, e.g. `jobrag ingest --source sample`.")
+    if not choice.collections:
+        explain_no_collection(choice)
         return
     left_col, right_col = st.columns(2)
     # default: the two newest collections (e.g. fine-tuned vs base); with one collection, dense vs BM25
-    two = len(choice.models) > 1
+    two = len(choice.collections) > 1
     left, left_title = _side(left_col, choice, "A", 1 if two else 0, "dense")
     right, right_title = _side(right_col, choice, "B", 0, "dense" if two else "bm25")
     question = st.text_input("Question", key="ab_question", placeholder="e.g. part-time pharmacy technician in Chicago")
@@ -43,8 +37,8 @@ def render() -> None:
                     engine.llm = None
                 with st.spinner(f"{label}: retrieving{' and answering' if generate else ''}…"):
                     answers[label] = engine.ask(question)
-            except Exception as exc:  # a model without a collection: say so on its side, keep the other
-                st.error(escape_md(str(exc)))
+            except JobragError as exc:  # e.g. no BM25 index for this collection: say so on its side, keep the other
+                show_error(exc)
     seconds = time.perf_counter() - started
     if len(answers) == 2:
         ids = {k: [s.id for s in a.sources] for k, a in answers.items()}
@@ -55,8 +49,26 @@ def render() -> None:
                 st.subheader(f"{label}: {escape_md(title)}")
                 st.dataframe([{"rank": s.rank, "id": s.id, "listing": s.header(), "score": round(s.score, 4)} for s in answers[label].sources],
                              hide_index=True, key=f"ab_table_{label}")
-                show_answer(answers[label], key=f"ab_{label}")
+                show_answer(answers[label])
     st.caption(f"A/B page time: {seconds:.2f} s")
+
+
+def _side(column, choice: Choice, name: str, default_collection: int, default_mode: str) -> tuple[str, str]:
+    """One side's collection and retriever mode pickers; returns its retriever spec and a title."""
+    with column:
+        labels = [c.label for c in choice.collections]
+        picked = st.selectbox(f"{name}: embedder", labels, index=min(default_collection, len(labels) - 1), key=f"ab_model_{name}")
+        mode = st.radio(f"{name}: retriever", RETRIEVER_MODES, index=RETRIEVER_MODES.index(default_mode), horizontal=True,
+                        key=f"ab_mode_{name}")
+        return choice.spec(mode, choice.collections[labels.index(picked)]), f"{mode} · {picked.split(' · ')[0]}"
+
+
+def overlap_note(left: list[str], right: list[str]) -> str:
+    """How much two rankings agree: shared listings, their Jaccard index, and whether the top hit is the same."""
+    shared = set(left) & set(right)
+    same_top = bool(left and right and left[0] == right[0])
+    return (f"{len(shared)} of {max(len(left), len(right))} listings appear in both lists "
+            f"(Jaccard {len(shared) / max(len(set(left) | set(right)), 1):.2f}); top-1 {'agrees' if same_top else 'differs'}.")
 
 
 render()

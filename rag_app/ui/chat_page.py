@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag_app.ui.common import chat_engine, current_choice, escape_md, llm_notice, show_answer, stream_markdown
+from rag_app.errors import JobragError
+from rag_app.ui.render import show_answer, show_error, stream_markdown
+from rag_app.ui.state import chat_engine, current_choice, explain_no_collection, llm_notice
 
 
 def render() -> None:
@@ -15,16 +17,16 @@ def render() -> None:
     history = st.session_state.setdefault("history", [])
     if st.sidebar.button("Clear chat", key="clear_chat"):
         history.clear()
-    if choice.model is None and choice.kind != "bm25":
-        st.info("Ingest listings first, e.g. `jobrag ingest --source sample`.")
+    if choice.collection is None and choice.mode != "bm25":
+        explain_no_collection(choice)
         return
     if notice := llm_notice(choice.settings):
         st.warning(notice, icon="⚠️")
-    for i, answer in enumerate(history):
+    for answer in history:
         with st.chat_message("user"):
             st.text(answer.question)
         with st.chat_message("assistant"):
-            show_answer(answer, key=f"h{i}")
+            show_answer(answer)
     if not question:
         return
     with st.chat_message("user"):
@@ -32,10 +34,10 @@ def render() -> None:
     with st.chat_message("assistant"):
         try:
             answer, streamed = stream_markdown(chat_engine(choice), question, list(history))
-        except Exception as exc:  # e.g. no collection for this model yet, or the store is unreachable: say so
-            st.error(escape_md(f"{exc.__class__.__name__}: {exc}"))
+        except JobragError as exc:  # e.g. no collection or BM25 index for this model yet, or Chroma unreachable
+            show_error(exc)
             return
-        show_answer(answer, key=f"h{len(history)}", streamed=streamed)
+        show_answer(answer, streamed=streamed)
     history.append(answer)
 
 

@@ -2,8 +2,8 @@
 
 `jobrag ui` serves the app on 127.0.0.1 with the local SmolLM2 LLM over the UI test home (real MiniLM collections).
 The test asks a question, waits for the streamed cited answer, opens a source, checks a hostile listing shows
-literally (and runs nothing), switches the embedder, runs the A/B and Reports pages, and saves screenshots and the
-measured page latencies under test-output/e2e/ (reported, never asserted).
+literally (and runs nothing), switches the embedder, runs the A/B and Reports pages (waiting until both report charts have
+drawn their bars), and saves screenshots and the measured page latencies under test-output/e2e/ (reported, never asserted).
 """
 
 from __future__ import annotations
@@ -80,6 +80,32 @@ def ask(page, question: str, index: int, figures: dict, name: str) -> str:
     return message.inner_text()
 
 
+def chart_marks(chart, timeout_s: float = 60) -> dict:
+    """What a Vega chart element has drawn, polled until something is (or the timeout): SVG bar marks (non-empty
+    `mark-rect` paths), or for the canvas renderer whether any pixel is inked (neither transparent nor white)."""
+    chart.wait_for(timeout=timeout_s * 1000)
+    deadline = time.time() + timeout_s
+    while not ((drawn := chart.evaluate(DRAWN_JS)).get("bars") or drawn.get("inked")) and time.time() < deadline:
+        time.sleep(0.25)
+    return drawn
+
+
+DRAWN_JS = """el => {
+        const svg = el.querySelector("svg.marks");
+        if (svg) {
+            const bars = [...svg.querySelectorAll("g.mark-rect > path")].filter(p => { const b = p.getBBox(); return b.width > 0 && b.height > 0; });
+            return {renderer: "svg", bars: bars.length};
+        }
+        const canvas = el.querySelector("canvas");
+        if (!canvas) return {renderer: "none (still a skeleton)"};
+        const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+        for (let i = 0; i < px.length; i += 4) {
+            if (px[i + 3] > 0 && (px[i] < 250 || px[i + 1] < 250 || px[i + 2] < 250)) return {renderer: "canvas", inked: true};
+        }
+        return {renderer: "canvas", inked: false};
+    }"""
+
+
 def test_browser_chat_sources_switch_ab_reports(server: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     figures: dict[str, float] = {}
@@ -129,10 +155,18 @@ def test_browser_chat_sources_switch_ab_reports(server: str) -> None:
             figures["A/B page s (two retrievals, LLM off)"] = round(time.perf_counter() - started, 2)
             page.screenshot(path=str(OUT / "ab.png"), full_page=True)
 
+            started = time.perf_counter()
             page.get_by_test_id("stSidebarNavLink").filter(has_text="Reports").click()
             page.get_by_text("Summary (mean, 95 % bootstrap CI)").wait_for(timeout=60_000)
             page.get_by_text("Per query").wait_for(timeout=60_000)
+            charts = page.get_by_test_id("stVegaLiteChart")  # a skeleton until Streamlit's lazy Vega chunk loads and draws
+            bars, histogram = chart_marks(charts.nth(0)), chart_marks(charts.nth(1))
+            figures["Reports page, both charts drawn s"] = round(time.perf_counter() - started, 2)
+            assert bars in ({"renderer": "svg", "bars": 2}, {"renderer": "canvas", "inked": True}), bars  # base and bm25
+            assert histogram.get("bars", 0) >= 1 or histogram.get("inked"), histogram
             page.screenshot(path=str(OUT / "reports.png"), full_page=True)
+            charts.nth(1).scroll_into_view_if_needed()  # Streamlit scrolls inside its own container: full_page stops at the viewport
+            page.screenshot(path=str(OUT / "reports-per-query.png"))
         finally:
             browser.close()
     assert dialogs == []  # no script from a listing ever ran

@@ -88,7 +88,7 @@ def test_switching_the_embedder_uses_that_models_collection(app) -> None:
     picker.select(next(o for o in picker.options if "minilm-3layer" in o)).run()
     ask(at, "pharmacy technician")
     assert any("minilm-3layer" in c.value for c in at.main.caption)  # "via dense:<dir>"
-    at.sidebar.radio(key="kind").set_value("bm25").run()
+    at.sidebar.radio(key="mode").set_value("bm25").run()
     ask(at, "pharmacy technician")
     assert any("via bm25:" in c.value for c in at.main.caption)
 
@@ -122,6 +122,36 @@ def test_an_empty_home_says_what_to_run_instead_of_failing(app, tmp_path: Path) 
     at = app(JOBRAG_HOME=str(tmp_path / "empty-home"))
     assert any("jobrag ingest" in w.value for w in at.sidebar.warning)
     assert any("jobrag ingest" in i.value for i in at.info)
-    at.sidebar.radio(key="kind").set_value("bm25").run()
+    at.sidebar.radio(key="mode").set_value("bm25").run()
     ask(at, "nurse")
     assert any("ingest" in e.value for e in at.error)
+
+
+def test_an_unreachable_chroma_server_is_one_actionable_error_line(app) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    at = app(JOBRAG_STORE__MODE="http", JOBRAG_STORE__PORT=str(port))  # the store's ConfigError, shown instead of raised
+    assert any("cannot open Chroma" in e.value for e in at.sidebar.error)
+    assert any("chroma run" in e.value for e in at.main.error) and not at.info  # not mistaken for "nothing ingested"
+    at.sidebar.radio(key="mode").set_value("bm25").run()
+    ask(at, "nurse")
+    assert any("cannot open Chroma" in e.value for e in at.main.error)
+
+
+def test_a_bug_is_raised_not_shown_as_a_missing_collection(app, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_app.chat import ChatEngine
+
+    def broken(self, question, history):
+        raise KeyError("a bug in retrieval")
+
+    monkeypatch.setattr(ChatEngine, "_retrieve", broken)
+    at = app()
+    at.chat_input[0].set_value("pharmacy technician").run()
+    assert any("a bug in retrieval" in e.message for e in at.exception) and not at.error  # Streamlit's traceback, not a user error
+    at.switch_page("rag_app/ui/ab_page.py").run()
+    at.text_input(key="ab_question").set_value("pharmacy technician")
+    at.button(key="ab_run").click().run()
+    assert any("a bug in retrieval" in e.message for e in at.exception) and not at.error
