@@ -7,6 +7,7 @@ by side; `retrieval.mode` picks the default.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
@@ -23,6 +24,8 @@ from rag_app.store import pages
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
+    from llama_index.core import VectorStoreIndex
+    from llama_index.retrievers.bm25 import BM25Retriever
 
     from rag_app.embeddings import Embedder
     from rag_app.settings import RetrievalSettings, Settings
@@ -44,17 +47,24 @@ def collapse(hits: list[NodeWithScore], top_k: int, filters: ListingFilters | No
 class DenseRetriever(BaseRetriever):
     """Nearest chunks in the embedder's Chroma collection (through llama-index's ChromaVectorStore), collapsed to listings."""
 
-    def __init__(self, collection: Collection, embedder: Embedder, settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
+    def __init__(self, index: VectorStoreIndex, settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
+        super().__init__()
+        self.index, self.settings, self.filters = index, settings, filters or ListingFilters()
+
+    @classmethod
+    def over(cls, collection: Collection, embedder: Embedder, settings: RetrievalSettings, filters: ListingFilters | None = None) -> DenseRetriever:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        super().__init__()
-        self.index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=collection), embed_model=embedder)
-        self.settings, self.filters = settings, filters or ListingFilters()
-        self.collection_name = collection.name
+        return cls(VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=collection), embed_model=embedder), settings, filters)
+
+    def with_filters(self, filters: ListingFilters) -> DenseRetriever:
+        """The same index under other filters (cheap: nothing is loaded again)."""
+        return DenseRetriever(self.index, self.settings, filters)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        widen = 1 if self.filters.is_empty() else 4  # filters checked in Python need a wider candidate pool
+        # filters checked in Python (place, lenient levels) need a wider candidate pool
+        widen = 1 if self.filters.is_empty() else 10 if self.filters.location else 4
         retriever = self.index.as_retriever(similarity_top_k=self.settings.candidate_k * widen,
                                             vector_store_kwargs={"where": self.filters.chroma_where()} if self.filters.chroma_where() else {})
         return collapse(retriever.retrieve(query_bundle), self.settings.top_k, self.filters)
@@ -90,23 +100,26 @@ def build_bm25(collection: Collection, path: Path) -> int:
 class BM25ListingRetriever(BaseRetriever):
     """BM25 (bm25s, English stemming and stopwords) over whole listings; filters become bm25s' corpus weight mask."""
 
-    def __init__(self, path: Path, settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
+    def __init__(self, bm25: BM25Retriever, metadata: list[dict], settings: RetrievalSettings, filters: ListingFilters | None = None) -> None:
+        super().__init__()
+        self.settings, self.filters, self.metadata = settings, filters or ListingFilters(), metadata
+        self.bm25 = copy.copy(bm25)  # shares the index; the weight mask and depth are this retriever's own
+        self.bm25.similarity_top_k = min(settings.candidate_k, len(metadata))
+        self.bm25.corpus_weight_mask = None if self.filters.is_empty() else [int(self.filters.matches(m)) for m in metadata]
+
+    @classmethod
+    def load(cls, path: Path, settings: RetrievalSettings, filters: ListingFilters | None = None) -> BM25ListingRetriever:
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
         from llama_index.retrievers.bm25 import BM25Retriever
 
-        super().__init__()
         if not (path / "jobrag.json").exists():
             raise ConfigError(f"no BM25 index at {path}: run `jobrag ingest` (it builds one beside each collection)")
-        self.bm25 = BM25Retriever.from_persist_dir(str(path), show_progress=False)
-        self.settings, self.filters = settings, filters or ListingFilters()
-        n_docs = len(self.bm25.corpus)
-        self.bm25.similarity_top_k = min(settings.candidate_k, n_docs)
-        if not self.filters.is_empty():
-            self.bm25.corpus_weight_mask = [int(self.filters.matches(doc.get("metadata", doc))) for doc in self._corpus_metadata()]
+        bm25 = BM25Retriever.from_persist_dir(str(path), show_progress=False)
+        return cls(bm25, [metadata_dict_to_node(doc).metadata for doc in bm25.corpus], settings, filters)
 
-    def _corpus_metadata(self) -> list[dict]:
-        from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
-        return [metadata_dict_to_node(doc).metadata for doc in self.bm25.corpus]
+    def with_filters(self, filters: ListingFilters) -> BM25ListingRetriever:
+        """The same index under other filters (only the weight mask is computed again)."""
+        return BM25ListingRetriever(self.bm25, self.metadata, self.settings, filters)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = [h for h in self.bm25.retrieve(query_bundle) if (h.score or 0) > 0]
@@ -116,9 +129,12 @@ class BM25ListingRetriever(BaseRetriever):
 class HybridRetriever(BaseRetriever):
     """Weighted reciprocal-rank fusion of a dense and a BM25 listing ranking: sum of w / (k + rank)."""
 
-    def __init__(self, dense: BaseRetriever, bm25: BaseRetriever, settings: RetrievalSettings) -> None:
+    def __init__(self, dense: DenseRetriever, bm25: BM25ListingRetriever, settings: RetrievalSettings) -> None:
         super().__init__()
         self.dense, self.bm25, self.settings = dense, bm25, settings
+
+    def with_filters(self, filters: ListingFilters) -> HybridRetriever:
+        return HybridRetriever(self.dense.with_filters(filters), self.bm25.with_filters(filters), self.settings)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         s = self.settings
@@ -174,9 +190,9 @@ class RetrieverFactory:
         collection = self.collection(model)
 
         if kind == "bm25":
-            return BM25ListingRetriever(bm25_dir(self.settings.home, collection.name), rs, filters)
+            return BM25ListingRetriever.load(bm25_dir(self.settings.home, collection.name), rs, filters)
         if kind == "dense":
-            return DenseRetriever(collection, self.embedder(model), rs, filters)
+            return DenseRetriever.over(collection, self.embedder(model), rs, filters)
         wide = rs.model_copy(update={"top_k": max(rs.top_k, rs.candidate_k)})  # fuse deeper lists than we return
-        return HybridRetriever(DenseRetriever(collection, self.embedder(model), wide, filters),
-                               BM25ListingRetriever(bm25_dir(self.settings.home, collection.name), wide, filters), rs)
+        return HybridRetriever(DenseRetriever.over(collection, self.embedder(model), wide, filters),
+                               BM25ListingRetriever.load(bm25_dir(self.settings.home, collection.name), wide, filters), rs)

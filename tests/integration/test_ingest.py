@@ -151,7 +151,7 @@ def test_max_chunks_keeps_the_opening_and_gets_its_own_collection(tmp_path, sett
         assert by_id[row["id"]].split()[-3:] == row["description"].split()[-3:]
     from rag_app.retrievers import BM25ListingRetriever, bm25_dir
 
-    bm25 = BM25ListingRetriever(bm25_dir(first_only.home, coll_one.name), first_only.retrieval, None)
+    bm25 = BM25ListingRetriever.load(bm25_dir(first_only.home, coll_one.name), first_only.retrieval, None)
     checked = 0
     for i, row in enumerate(rows):  # a word only this listing has, past its first chunk, finds it
         others = " ".join(r["description"] + " " + r["title"] for j, r in enumerate(rows) if j != i).lower()
