@@ -54,6 +54,7 @@ class ReadResult:
     duplicates: int
     rows: int
     seconds: float
+    source_rows: dict[str, int] = field(default_factory=dict)  # listing id -> its row in the source, for later rejects
 
 
 def read_listings(spec: str, settings: Settings, limit: int | None = None) -> ReadResult:
@@ -63,6 +64,7 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
     listings: dict[str, JobListing] = {}
     seen_reposts: set[str] = set()
     rejects: list[Reject] = []
+    source_rows: dict[str, int] = {}
     duplicates = rows = 0
     for row_no, raw in source.rows:
         if limit is not None and len(listings) >= limit:
@@ -71,7 +73,7 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
         result = raw.reason if isinstance(raw, RowError) else _safe_listing(raw, source.mapping, settings)
         if isinstance(result, str):
             rid = raw.get(source.mapping.get("id", "id")) if isinstance(raw, dict) else None
-            rejects.append(Reject(source=source.name, row=row_no, id=str(rid) if rid is not None else None, reason=result))
+            rejects.append(Reject(source=source.name, row=row_no, id=str(rid) if isinstance(rid, (str, int)) else None, reason=result))
             continue
         if result.repost_key() in seen_reposts:
             duplicates += 1
@@ -81,12 +83,15 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
             continue
         seen_reposts.add(result.repost_key())
         listings[result.id] = result
-    return ReadResult(source.name, list(listings.values()), rejects, duplicates, rows, time.perf_counter() - started)
+        source_rows[result.id] = row_no
+    return ReadResult(source.name, list(listings.values()), rejects, duplicates, rows, time.perf_counter() - started, source_rows)
 
 
 def _safe_listing(raw: Any, mapping: dict[str, str], settings: Settings) -> JobListing | str:
     try:
-        return to_listing(raw, mapping, settings.ingest.max_description_chars, settings.ingest.min_description_chars)
+        cfg = settings.ingest
+        return to_listing(raw, mapping, cfg.max_description_chars, cfg.min_description_chars, max_title_chars=cfg.max_title_chars,
+                          max_field_chars=cfg.max_field_chars)
     except Exception as exc:  # one bad row must never kill the batch
         return f"could not normalise row: {exc.__class__.__name__}: {exc}"
 
@@ -165,7 +170,7 @@ class Ingestor:
                 summary.added += sum(lid not in states for lid in written)
                 summary.updated += sum(lid in states for lid in written)
                 summary.chunks_written += sum(written.values())
-                rejects.extend(Reject(source=spec, row=0, id=lid, reason=why) for lid, why in failed)
+                rejects.extend(Reject(source=spec, row=read.source_rows.get(lid, 0), id=lid, reason=why) for lid, why in failed)
                 bar.update(len(part))
                 logger.info("committed batch %d: %d listings", start // batch + 1, len(written))
         if prune:

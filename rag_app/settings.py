@@ -76,6 +76,10 @@ class IngestSettings(BaseModel):
     batch_listings: int = Field(64, ge=1, description="Listings embedded and written per batch (the resume granularity).")
     max_description_chars: int = Field(100_000, ge=1000, description="Longer descriptions are rejected with a reason.")
     min_description_chars: int = Field(30, ge=1, description="Shorter (after cleaning) descriptions are rejected.")
+    max_title_chars: int = Field(300, ge=20, description="Longer titles are rejected with a reason when the row is read (the title is "
+                                 "embedded with every chunk; real titles stay under 200 chars).")
+    max_field_chars: int = Field(300, ge=20, description="Longer company, location, salary, work_type or experience_level values are "
+                                 "rejected with a reason when the row is read (header fields are embedded with every chunk).")
     column_map: dict[str, str] = Field(default_factory=dict, description="Listing field -> source column, e.g. {'description': 'Job Description'}.")
 
 
