@@ -3,7 +3,8 @@
 Idempotent and resumable. Every chunk carries its listing id, the listing's content hash and the listing's chunk
 count, so a re-run can tell, per listing, whether the collection already holds it complete and current (skip), holds
 an old or partial copy (delete its chunks, write again) or lacks it (write). Listings are written in batches; a kill
-at any point loses at most the batch in flight, which the next run repairs.
+at any point loses at most the batch in flight, which the next run repairs. Two ingests into one collection queue on
+its lock (ingest/lock.py) instead of both doing the full work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from ingest.clean import to_listing
+from ingest.lock import CollectionLock
 from ingest.sources import RowError, open_source
 from rag_app.errors import NothingIngestedError
 from rag_app.records import IngestSummary, JobListing, Reject
@@ -148,7 +150,12 @@ class Ingestor:
         self.times = StageTimes()
         self.count_tokens = False  # `jobrag bench ingest` turns this on
 
-    def run(self, read: ReadResult, prune: bool = False, progress: bool = True) -> IngestSummary:
+    def run(self, read: ReadResult, prune: bool = False, progress: bool = True, shard: tuple[int, int] | None = None) -> IngestSummary:
+        """Write `read` into the collection, holding its lock (per shard K of N when given) so concurrent ingests queue."""
+        with CollectionLock(self.settings.home / "locks", self.collection.name, read.source, self.settings.ingest.lock_timeout_s, shard):
+            return self._run(read, prune, progress)
+
+    def _run(self, read: ReadResult, prune: bool, progress: bool) -> IngestSummary:
         started = time.perf_counter() - read.seconds
         self.times.seconds["read"] += read.seconds
         spec, listings, rejects = read.source, read.listings, list(read.rejects)

@@ -81,6 +81,8 @@ class IngestSettings(BaseModel):
     max_field_chars: int = Field(300, ge=20, description="Longer company, location, salary, work_type or experience_level values are "
                                  "rejected with a reason when the row is read (header fields are embedded with every chunk).")
     column_map: dict[str, str] = Field(default_factory=dict, description="Listing field -> source column, e.g. {'description': 'Job Description'}.")
+    lock_timeout_s: float | None = Field(60.0, ge=0, description="A second ingest into a collection that another ingest is writing waits "
+                                         "this long (logging the holder), then fails naming it; 0 fails at once, null waits forever.")
 
 
 class RetrievalSettings(BaseModel):
