@@ -13,13 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from ingest.clean import to_listing
 from ingest.lock import CollectionLock
+from ingest.near_dupes import Fold, NearDuplicates
 from ingest.sources import RowError, open_source
 from rag_app.errors import NothingIngestedError
 from rag_app.records import IngestSummary, JobListing, Reject
@@ -57,6 +58,11 @@ class ReadResult:
     rows: int
     seconds: float
     source_rows: dict[str, int] = field(default_factory=dict)  # listing id -> its row in the source, for later rejects
+    folds: list[Fold] = field(default_factory=list)  # near-duplicates folded into an earlier listing
+
+    @property
+    def near_duplicates(self) -> int:
+        return len(self.folds)
 
 
 def read_listings(spec: str, settings: Settings, limit: int | None = None) -> ReadResult:
@@ -67,6 +73,9 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
     seen_reposts: set[str] = set()
     rejects: list[Reject] = []
     source_rows: dict[str, int] = {}
+    threshold = settings.ingest.near_duplicate_threshold
+    near = NearDuplicates(threshold) if threshold else None
+    folds: list[Fold] = []
     duplicates = rows = 0
     for row_no, raw in source.rows:
         if limit is not None and len(listings) >= limit:
@@ -83,10 +92,15 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
         if result.id in listings:
             rejects.append(Reject(source=source.name, row=row_no, id=result.id, reason="duplicate id with different content"))
             continue
+        if near is not None and (fold := near.check(result, row_no)):
+            folds.append(fold)
+            continue
         seen_reposts.add(result.repost_key())
         listings[result.id] = result
         source_rows[result.id] = row_no
-    return ReadResult(source.name, list(listings.values()), rejects, duplicates, rows, time.perf_counter() - started, source_rows)
+    if folds:
+        logger.info("folded %d near-duplicate listing(s) of %s into earlier copies", len(folds), source.name)
+    return ReadResult(source.name, list(listings.values()), rejects, duplicates, rows, time.perf_counter() - started, source_rows, folds)
 
 
 def _safe_listing(raw: Any, mapping: dict[str, str], settings: Settings) -> JobListing | str:
@@ -160,7 +174,7 @@ class Ingestor:
         self.times.seconds["read"] += read.seconds
         spec, listings, rejects = read.source, read.listings, list(read.rejects)
         summary = IngestSummary(collection=self.collection.name, fingerprint=self.facts["fingerprint"], source=spec,
-                                rows=read.rows, duplicates=read.duplicates)
+                                rows=read.rows, duplicates=read.duplicates, near_duplicates=read.near_duplicates)
         states = self.store.listing_states(self.collection)
         todo: list[JobListing] = []
         for listing in listings:
@@ -191,7 +205,8 @@ class Ingestor:
             build_bm25(self.collection, bm25_path)
             self.times.add("bm25", t)
         summary.rejected = len(rejects)
-        summary.rejects_path = self._write_rejects(rejects)
+        summary.rejects_path = self._write_report("ingest-rejects.jsonl", [r.model_dump() for r in rejects])
+        summary.near_duplicates_path = self._write_report("ingest-near-duplicates.jsonl", [{"source": spec, **asdict(f)} for f in read.folds])
         summary.seconds = time.perf_counter() - started
         if summary.added + summary.updated + summary.unchanged == 0 and rejects:
             raise NothingIngestedError(f"nothing ingested from {spec!r}: all {len(rejects)} rows rejected (reasons in {summary.rejects_path})")
@@ -242,9 +257,9 @@ class Ingestor:
         for node, vector in zip(nodes, vectors):
             node.embedding = [float(x) for x in vector]
 
-    def _write_rejects(self, rejects: list[Reject]) -> str:
-        path = self.settings.dir("reports") / "ingest-rejects.jsonl"
+    def _write_report(self, name: str, rows: list[dict[str, Any]]) -> str:
+        path = self.settings.dir("reports") / name
         with path.open("w", encoding="utf-8") as fh:
-            for reject in rejects:
-                fh.write(json.dumps(reject.model_dump(), ensure_ascii=False) + "\n")
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         return str(path)

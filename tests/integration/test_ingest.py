@@ -120,6 +120,17 @@ def test_a_listing_that_fails_chunking_is_rejected_with_its_source_row(tmp_path,
     assert reject["id"] == "t-2" and reject["row"] == 3 and reject["reason"].startswith("chunking failed")
 
 
+def test_a_near_duplicate_repost_is_indexed_once_and_reported(tmp_path, settings, embedder, store) -> None:
+    rows = sample_rows(3)
+    repost = {**rows[0], "id": "repost-x", "description": rows[0]["description"].replace("properly", "right", 1)}
+    summary = ingest(settings, embedder, store, write_jsonl(tmp_path / "j.jsonl", [*rows, repost]))
+    assert (summary.added, summary.near_duplicates, summary.duplicates, summary.rejected) == (3, 1, 0, 0)
+    folds = [json.loads(line) for line in Path(summary.near_duplicates_path).read_text().splitlines()]
+    assert [(f["id"], f["row"], f["kept"], f["kept_row"]) for f in folds] == [("repost-x", 4, rows[0]["id"], 1)]
+    coll = Ingestor(settings, embedder, store).collection
+    assert coll.get(where={"listing_id": "repost-x"})["ids"] == []  # never ranks next to its original
+
+
 def test_nothing_ingestable_raises(tmp_path, settings, embedder, store) -> None:
     src = write_jsonl(tmp_path / "bad.jsonl", [listing_row(i, description="") for i in range(3)])
     with pytest.raises(NothingIngestedError, match="all 3 rows rejected"):
