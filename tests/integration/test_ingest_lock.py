@@ -73,3 +73,23 @@ def test_two_concurrent_ingests_do_the_work_once(tmp_path, settings) -> None:
     coll = Store.from_settings(settings).client.get_collection(summaries[0]["collection"])
     assert coll.count() == sum(s["chunks_written"] for s in summaries)
     assert {m["listing_id"] for m in coll.get(include=["metadatas"])["metadatas"]} == {r["id"] for r in rows}
+
+
+def test_a_holder_killed_with_sigkill_leaves_no_stale_lock(tmp_path) -> None:
+    import signal
+
+    script = ("import sys, time; from pathlib import Path; from ingest.lock import CollectionLock\n"
+              f"with CollectionLock(Path({str(tmp_path / 'locks')!r}), 'jobs-x', 'doomed', None):\n"
+              "    print('held', flush=True); time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(CollectionLockedError, match=rf"pid {holder.pid} .*source 'doomed'"):
+            CollectionLock(tmp_path / "locks", "jobs-x", "next", timeout_s=0).__enter__()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+    lock = CollectionLock(tmp_path / "locks", "jobs-x", "next", timeout_s=0)  # the kernel dropped the dead holder's lock
+    with lock:
+        assert lock.holder()["source"] == "next" and lock.holder()["pid"] == os.getpid()  # the stale note was replaced
