@@ -2,12 +2,12 @@
 
 Text similarity is the Jaccard similarity of word 3-shingles of the description, estimated with datasketch MinHash and
 looked up with MinHashLSH. Text alone is not enough: job boards carry many templated postings whose descriptions are
-near-identical (on jobs_a, 190 pairs at Jaccard >= 0.9) but which are different jobs to a seeker: the same hotel
-chain's "Housekeeper" in two cities, one employer's "Youth Soccer Official" and "Youth Volleyball Official", "Private
-Banker" in Purchase, NY and in Albany, NY. So a posting only folds into an earlier one that also has the same title
-(compared word by stemmed word, so "Software Developer" and "Software Development" agree but "Soccer" and
-"Volleyball" do not), the same company, the same location and the same work type (a part-time opening is not the
-full-time one). Pay may differ: a repost often adjusts it. Every fold is reported (which id went into which).
+near-identical (about 190 pairs at Jaccard >= 0.9 on jobs_a) but which are different jobs to a seeker: one hotel
+chain's housekeeper opening in two cities, one league's "Youth Soccer Referee" and "Youth Basketball Referee", a
+bank's advisor role in two towns. So a posting only folds into an earlier one that also has the same title (compared
+word by stemmed word, so "Software Developer" and "Software Development" agree but "Soccer" and "Basketball" do not),
+the same company, the same location and the same work type (a part-time opening is not the full-time one). Pay may
+differ: a repost often adjusts it. Every fold is reported (which id went into which).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """US places: the state table (from the maintained `us` package) and the one location test every filter uses.
 
 `location_matches(wanted, location)` reads both sides as "city part, state part". A state is a two-letter code or a
-state name standing alone in the last comma-separated part ("Pittsburgh, PA 15219", "Irvine, California 92618",
-"Santa Cruz, CA, US", "New York State", "Austin TX"), so the words "in", "or" and "me" of "Remote in Austin, TX" are
+state name standing alone in the last comma-separated part ("Erie, PA 16501", "Fresno, California 93701",
+"Eureka, CA, US", "New York State", "Austin TX"), so the words "in", "or" and "me" of "Remote in Austin, TX" are
 never Indiana, Oregon or Maine, and "Saint Paul, MN" is not in PA. Cities match as whole words of the part before the state
-("Austin" matches "200 W 6th St, Austin, TX 78701"; "Paul" does not match "Saint Paula"; "Madison" does not match
-"520 Madison Ave, New York, NY"). Everything is case-insensitive.
+("Austin" matches "12 Oak St, Austin, TX 78702"; "Paul" does not match "Saint Paula"; "Madison" does not match
+"9 Madison Ave, Albany, NY"). Everything is case-insensitive.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import cache
 
 COUNTRY_PARTS = frozenset({"us", "usa", "u.s.", "u.s.a.", "united states", "united states of america"})
 _ZIP = r"(?:\s+\d{5}(?:-\d{4})?)?"
-_NOTE = re.compile(r"\([^)]*\)")  # "Los Angeles, CA (Headquarters)"
+_NOTE = re.compile(r"\([^)]*\)")  # "Reno, NV (main office)"
 _TRAILING_CODE = re.compile(rf"(.*\S)\s+([A-Za-z]{{2}}){_ZIP}")
 
 
@@ -58,7 +58,7 @@ def split_place(text: str, typed: bool = False) -> tuple[str, frozenset[str]]:
     while len(parts) > 1 and parts[-1].lower() in COUNTRY_PARTS:
         parts.pop()
     if parts and (states := states_in(parts[-1])):
-        codes = _state_part()[0]  # "San Francisco, CA 94107, CA 94107, US" repeats the state's code
+        codes = _state_part()[0]  # "Reno, NV 89501, NV 89501, US" repeats the state's code
         city = [p for p in parts[:-1] if not codes.fullmatch(p)]
         return (city[-1] if city else ""), states
     m = _TRAILING_CODE.fullmatch(parts[-1]) if parts else None
