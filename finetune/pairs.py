@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -44,6 +45,16 @@ west northern southern eastern western nationally national local locally daily w
 TERM_WINDOW_CHARS = 1000
 
 
+def document_frequency_window(n_docs: int) -> tuple[int, int | float]:
+    """TF-IDF (min_df, max_df) for a corpus of `n_docs`: a distinctive term is in at least 3 listings and at most 5% of them.
+
+    Below 60 listings 5% is under 3 listings, so the floor drops (1 listing per 20, at least 1) and the ceiling becomes a
+    count no lower than the floor: scikit-learn refuses a window whose ceiling is below its floor.
+    """
+    min_df = min(3, max(1, n_docs // 20))
+    return (min_df, 0.05) if 0.05 * n_docs >= min_df else (min_df, max(min_df, math.ceil(0.05 * n_docs)))
+
+
 def document_text(listing: JobListing, max_chars: int = 4000) -> str:
     """What the model sees for a listing in training and evaluation: the header, then the description."""
     return f"{listing.header()}\n\n{listing.description[:max_chars]}"
@@ -63,9 +74,14 @@ class TemplateGenerator:
         from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
         stop = sorted(ENGLISH_STOP_WORDS | GENERIC_AD_WORDS)
-        vec = TfidfVectorizer(stop_words=stop, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z+#]{2,}\b", min_df=3, max_df=0.05,
+        min_df, max_df = document_frequency_window(len(listings))
+        vec = TfidfVectorizer(stop_words=stop, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z+#]{2,}\b", min_df=min_df, max_df=max_df,
                               sublinear_tf=True, max_features=200_000)
-        matrix = vec.fit_transform([x.description[:TERM_WINDOW_CHARS] for x in listings])
+        try:
+            matrix = vec.fit_transform([x.description[:TERM_WINDOW_CHARS] for x in listings])
+        except ValueError as exc:  # a tiny or stop-word-only corpus leaves no term in the window: queries go without terms
+            logger.info("no distinctive terms in %d listings (%s); template queries use role, place and duties only", len(listings), exc)
+            return {x.id: [] for x in listings}
         vocab = vec.get_feature_names_out()
         # Domain words: a term must also occur in the titles of at least two listings of the corpus (railroad, radiology,
         # petroleum, embedded …). This drops the adverbs and ad-copy verbs TF-IDF also ranks high (simply, comprise,

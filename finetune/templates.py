@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from rag_app.filters import parse_pay, workplace_of
+from rag_app.places import state_names
 from rag_app.records import JobListing
 
 SENIORITY = re.compile(r"\b(senior|sr\.?|junior|jr\.?|lead|principal|staff|i{1,3}|iv|level \d|entry[- ]level|part[- ]time|full[- ]time)\b", re.I)
@@ -30,14 +31,6 @@ SYNONYMS = {"nurse": "nursing", "developer": "programmer", "engineer": "engineer
             "referee": "sports official", "trainer": "fitness coach", "accountant": "accounting", "driver": "trucking",
             "analyst": "analytics", "counselor": "counseling", "librarian": "library", "electrician": "electrical",
             "designer": "design", "recruiter": "recruiting", "attendant": "housekeeping", "officer": "officer role"}
-US_STATES = {"AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California", "CO": "Colorado", "CT": "Connecticut",
-             "DE": "Delaware", "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois", "IN": "Indiana", "IA": "Iowa",
-             "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana", "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan",
-             "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire",
-             "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio",
-             "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
-             "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington", "WV": "West Virginia",
-             "WI": "Wisconsin", "WY": "Wyoming", "DC": "DC"}
 DUTY_VERBS = set("""manage develop design build maintain prepare perform provide support lead coordinate assist ensure review conduct analyze
 analyse create implement monitor operate train work collaborate communicate respond deliver oversee handle process install inspect
 troubleshoot repair write plan schedule track report evaluate teach care clean cook drive load sell serve officiate supervise administer
@@ -138,7 +131,7 @@ def abbreviate(role: str, rng: random.Random) -> str:
 
 
 def place(f: Facts, rng: random.Random) -> str:
-    options = [x for x in (f.city, US_STATES.get(f.state or "", f.state), f.state, f"{f.city} {f.state}" if f.city and f.state else None)
+    options = [x for x in (f.city, state_names().get(f.state or "", f.state), f.state, f"{f.city} {f.state}" if f.city and f.state else None)
                if x and "remote" not in x.lower()]
     if f.workplace == "Remote":
         options.append("remote")

@@ -16,6 +16,8 @@ from rag_app.records import JobListing
 
 FIELDS = ("id", "title", "company", "location", "description", "salary", "work_type", "experience_level", "skills", "url")
 REQUIRED = ("title", "description")
+# Header fields (embedded with every chunk) bounded by ingest.max_field_chars; the title has its own bound.
+BOUNDED_FIELDS = ("company", "location", "salary", "work_type", "experience_level")
 # Column names seen in the wild, compared after lower-casing and dropping spaces, dashes and underscores.
 ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "jobid", "jobkey", "listingid", "postingid"),
@@ -88,23 +90,43 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def to_listing(raw: Mapping[str, Any], mapping: Mapping[str, str], max_chars: int, min_chars: int) -> JobListing | str:
-    """A clean JobListing, or the reason this row cannot be one."""
+def _type_problem(field: str, value: Any) -> str | None:
+    """Why `value` cannot fill `field`, or None: text fields take text (ids and other header fields also a number)."""
+    if value is None or field == "skills":
+        return None
+    numbers_ok = field not in REQUIRED and not isinstance(value, bool)
+    if isinstance(value, str) or (numbers_ok and isinstance(value, (int, float))):
+        return None
+    return f"{field} has wrong type {type(value).__name__}; expected text" + (" or a number" if field not in REQUIRED else "")
+
+
+def to_listing(raw: Mapping[str, Any], mapping: Mapping[str, str], max_chars: int, min_chars: int, *,
+               max_title_chars: int | None = None, max_field_chars: int | None = None) -> JobListing | str:
+    """A clean JobListing, or the reason this row cannot be one. The `max_*` bounds are ingest settings (None: unbounded)."""
     values = {field: _scalar(raw.get(col)) for field, col in mapping.items()}
     for field, value in values.items():
         if isinstance(value, str) and _SURROGATE.search(value):
             pos = _SURROGATE.search(value).start()  # type: ignore[union-attr]
             return f"field '{field}' is not valid UTF-8 (bad byte 0x{ord(value[pos]) - 0xDC00:02x} at char {pos}); re-save the file as UTF-8"
+    for field, value in values.items():
+        if problem := _type_problem(field, value):
+            return problem
     for field in REQUIRED:
         if not isinstance(values.get(field), str) or not values[field].strip():
             return f"missing {field}"
-    if len(values["description"]) > max_chars:
-        return f"description is {len(values['description']):,} chars, over ingest.max_description_chars={max_chars:,}"
+    bounds = {"description": ("max_description_chars", max_chars), "title": ("max_title_chars", max_title_chars),
+              **{f: ("max_field_chars", max_field_chars) for f in BOUNDED_FIELDS}}
+    for field, (setting, bound) in bounds.items():
+        if bound is not None and isinstance(values.get(field), str) and len(values[field]) > bound:
+            return f"{field} is {len(values[field]):,} chars, over ingest.{setting}={bound:,}"
     text = {f: clean_text(str(v), multiline=(f == "description")) if v is not None and f != "skills" else v for f, v in values.items()}
     if len(text["description"]) < min_chars:
         return f"description is {len(text['description'])} chars after cleaning (HTML/script only?), under ingest.min_description_chars={min_chars}"
     if not text["title"]:
         return "missing title (empty after cleaning)"
+    for field in REQUIRED:
+        if not any(c.isalnum() for c in text[field]):
+            return f"{field} has no letters or digits (only symbols, punctuation or emoji)"
     skills = values.get("skills")
     if isinstance(skills, str):
         skills = [s.strip() for s in re.split(r"[,;|\n]", clean_text(skills)) if s.strip()]

@@ -3,7 +3,8 @@
 Idempotent and resumable. Every chunk carries its listing id, the listing's content hash and the listing's chunk
 count, so a re-run can tell, per listing, whether the collection already holds it complete and current (skip), holds
 an old or partial copy (delete its chunks, write again) or lacks it (write). Listings are written in batches; a kill
-at any point loses at most the batch in flight, which the next run repairs.
+at any point loses at most the batch in flight, which the next run repairs. Two ingests into one collection queue on
+its lock (ingest/lock.py) instead of both doing the full work.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from ingest.clean import to_listing
+from ingest.lock import CollectionLock
+from ingest.near_dupes import Fold, NearDuplicates
 from ingest.sources import RowError, open_source
 from rag_app.errors import NothingIngestedError
 from rag_app.records import IngestSummary, JobListing, Reject
@@ -54,6 +57,12 @@ class ReadResult:
     duplicates: int
     rows: int
     seconds: float
+    source_rows: dict[str, int] = field(default_factory=dict)  # listing id -> its row in the source, for later rejects
+    folds: list[Fold] = field(default_factory=list)  # near-duplicates folded into an earlier listing
+
+    @property
+    def near_duplicates(self) -> int:
+        return len(self.folds)
 
 
 def read_listings(spec: str, settings: Settings, limit: int | None = None) -> ReadResult:
@@ -63,6 +72,10 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
     listings: dict[str, JobListing] = {}
     seen_reposts: set[str] = set()
     rejects: list[Reject] = []
+    source_rows: dict[str, int] = {}
+    threshold = settings.ingest.near_duplicate_threshold
+    near = NearDuplicates(threshold) if threshold else None
+    folds: list[Fold] = []
     duplicates = rows = 0
     for row_no, raw in source.rows:
         if limit is not None and len(listings) >= limit:
@@ -71,7 +84,7 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
         result = raw.reason if isinstance(raw, RowError) else _safe_listing(raw, source.mapping, settings)
         if isinstance(result, str):
             rid = raw.get(source.mapping.get("id", "id")) if isinstance(raw, dict) else None
-            rejects.append(Reject(source=source.name, row=row_no, id=str(rid) if rid is not None else None, reason=result))
+            rejects.append(Reject(source=source.name, row=row_no, id=str(rid) if isinstance(rid, (str, int)) else None, reason=result))
             continue
         if result.repost_key() in seen_reposts:
             duplicates += 1
@@ -79,14 +92,22 @@ def read_listings(spec: str, settings: Settings, limit: int | None = None) -> Re
         if result.id in listings:
             rejects.append(Reject(source=source.name, row=row_no, id=result.id, reason="duplicate id with different content"))
             continue
+        if near is not None and (fold := near.check(result, row_no)):
+            folds.append(fold)
+            continue
         seen_reposts.add(result.repost_key())
         listings[result.id] = result
-    return ReadResult(source.name, list(listings.values()), rejects, duplicates, rows, time.perf_counter() - started)
+        source_rows[result.id] = row_no
+    if folds:
+        logger.info("folded %d near-duplicate listing(s) of %s into earlier copies", len(folds), source.name)
+    return ReadResult(source.name, list(listings.values()), rejects, duplicates, rows, time.perf_counter() - started, source_rows, folds)
 
 
 def _safe_listing(raw: Any, mapping: dict[str, str], settings: Settings) -> JobListing | str:
     try:
-        return to_listing(raw, mapping, settings.ingest.max_description_chars, settings.ingest.min_description_chars)
+        cfg = settings.ingest
+        return to_listing(raw, mapping, cfg.max_description_chars, cfg.min_description_chars, max_title_chars=cfg.max_title_chars,
+                          max_field_chars=cfg.max_field_chars)
     except Exception as exc:  # one bad row must never kill the batch
         return f"could not normalise row: {exc.__class__.__name__}: {exc}"
 
@@ -143,12 +164,17 @@ class Ingestor:
         self.times = StageTimes()
         self.count_tokens = False  # `jobrag bench ingest` turns this on
 
-    def run(self, read: ReadResult, prune: bool = False, progress: bool = True) -> IngestSummary:
+    def run(self, read: ReadResult, prune: bool = False, progress: bool = True, shard: tuple[int, int] | None = None) -> IngestSummary:
+        """Write `read` into the collection, holding its lock (per shard K of N when given) so concurrent ingests queue."""
+        with CollectionLock(self.settings.home / "locks", self.collection.name, read.source, self.settings.ingest.lock_timeout_s, shard):
+            return self._run(read, prune, progress)
+
+    def _run(self, read: ReadResult, prune: bool, progress: bool) -> IngestSummary:
         started = time.perf_counter() - read.seconds
         self.times.seconds["read"] += read.seconds
         spec, listings, rejects = read.source, read.listings, list(read.rejects)
         summary = IngestSummary(collection=self.collection.name, fingerprint=self.facts["fingerprint"], source=spec,
-                                rows=read.rows, duplicates=read.duplicates)
+                                rows=read.rows, duplicates=read.duplicates, near_duplicates=read.near_duplicates)
         states = self.store.listing_states(self.collection)
         todo: list[JobListing] = []
         for listing in listings:
@@ -165,7 +191,7 @@ class Ingestor:
                 summary.added += sum(lid not in states for lid in written)
                 summary.updated += sum(lid in states for lid in written)
                 summary.chunks_written += sum(written.values())
-                rejects.extend(Reject(source=spec, row=0, id=lid, reason=why) for lid, why in failed)
+                rejects.extend(Reject(source=spec, row=read.source_rows.get(lid, 0), id=lid, reason=why) for lid, why in failed)
                 bar.update(len(part))
                 logger.info("committed batch %d: %d listings", start // batch + 1, len(written))
         if prune:
@@ -179,7 +205,8 @@ class Ingestor:
             build_bm25(self.collection, bm25_path)
             self.times.add("bm25", t)
         summary.rejected = len(rejects)
-        summary.rejects_path = self._write_rejects(rejects)
+        summary.rejects_path = self._write_report("ingest-rejects.jsonl", [r.model_dump() for r in rejects])
+        summary.near_duplicates_path = self._write_report("ingest-near-duplicates.jsonl", [{"source": spec, **asdict(f)} for f in read.folds])
         summary.seconds = time.perf_counter() - started
         if summary.added + summary.updated + summary.unchanged == 0 and rejects:
             raise NothingIngestedError(f"nothing ingested from {spec!r}: all {len(rejects)} rows rejected (reasons in {summary.rejects_path})")
@@ -230,9 +257,9 @@ class Ingestor:
         for node, vector in zip(nodes, vectors):
             node.embedding = [float(x) for x in vector]
 
-    def _write_rejects(self, rejects: list[Reject]) -> str:
-        path = self.settings.dir("reports") / "ingest-rejects.jsonl"
+    def _write_report(self, name: str, rows: list[dict[str, Any]]) -> str:
+        path = self.settings.dir("reports") / name
         with path.open("w", encoding="utf-8") as fh:
-            for reject in rejects:
-                fh.write(json.dumps(reject.model_dump(), ensure_ascii=False) + "\n")
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         return str(path)

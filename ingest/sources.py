@@ -78,10 +78,12 @@ def _chain(head: list, rest: Iterator) -> Iterator:
 
 
 def _open_text(path: Path, newline: str | None = None):
-    # surrogateescape keeps undecodable bytes visible to validation instead of failing the whole file
+    # utf-8-sig drops a leading byte-order mark (Excel and Windows tools write one) that would otherwise spoil the first
+    # row's JSON or the first CSV column's name; surrogateescape keeps undecodable bytes visible to validation instead
+    # of failing the whole file
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape", newline=newline)
-    return path.open(encoding="utf-8", errors="surrogateescape", newline=newline)
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline=newline)
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline=newline)
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:

@@ -1,8 +1,9 @@
 """Listing filters: what a job seeker constrains (place, workplace, employment type, pay floor, seniority).
 
 At ingest every chunk gets derived, filterable metadata (`workplace`, `employment`, `pay_min`, `pay_max`, `pay_mid`
-annualised, `currency`, `level`), so retrievers can push equality/range filters down to Chroma; location
-"contains" and the rest are checked in Python on the collapsed listings (`ListingFilters.matches`).
+annualised, `currency`, `level`), so retrievers can push equality/range filters down to Chroma; the location (states
+and cities as whole words, `rag_app.places.location_matches`) and the rest are checked in Python on the collapsed
+listings (`ListingFilters.matches`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from rag_app.places import location_matches
 
 Workplace = Literal["Remote", "Hybrid", "On-site"]
 PERIODS = {"hour": 2080, "hr": 2080, "day": 260, "week": 52, "month": 12, "year": 1, "yr": 1, "annum": 1, "annual": 1}
@@ -68,7 +71,8 @@ def derived_metadata(work_type: str | None, location: str | None, salary: str | 
 class ListingFilters(BaseModel):
     """Constraints a retriever applies to listings. Empty fields constrain nothing."""
 
-    location: str | None = Field(None, description="Case-insensitive substring of the location, e.g. 'TX' or 'London'.")
+    location: str | None = Field(None, description="A state code or name, a city, or both, e.g. 'PA', 'Pennsylvania', 'Austin' or "
+                                       "'Austin, TX' (whole words, case-insensitive; 'Remote' matches as a substring).")
     workplace: list[Workplace] = Field(default_factory=list, description="Allowed workplaces, e.g. ['Remote', 'Hybrid'].")
     employment: str | None = Field(None, description="Employment type the listing must include, e.g. 'Part-time'.")
     min_pay: float | None = Field(None, ge=0, description="Annualised pay floor; compared to the listing's range midpoint.")
@@ -91,7 +95,7 @@ class ListingFilters(BaseModel):
 
     def matches(self, meta: dict[str, Any]) -> bool:
         """Every constraint, checked on one listing's metadata."""
-        if self.location and self.location.lower() not in str(meta.get("location", "")).lower():
+        if self.location and not location_matches(self.location, str(meta.get("location") or "")):
             return False
         if self.workplace and meta.get("workplace") not in self.workplace:
             return False

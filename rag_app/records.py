@@ -97,10 +97,12 @@ class IngestSummary(BaseModel):
     unchanged: int = 0
     rejected: int = 0
     duplicates: int = 0
+    near_duplicates: int = Field(0, description="Listings folded into an earlier near-identical copy (ingest.near_duplicate_threshold).")
     pruned: int = 0
     chunks_written: int = 0
     seconds: float = 0.0
     rejects_path: str | None = None
+    near_duplicates_path: str | None = Field(None, description="JSONL of the folded listings: id, row, kept id, kept row, Jaccard.")
 
     @property
     def listings_per_s(self) -> float:

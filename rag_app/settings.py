@@ -76,7 +76,17 @@ class IngestSettings(BaseModel):
     batch_listings: int = Field(64, ge=1, description="Listings embedded and written per batch (the resume granularity).")
     max_description_chars: int = Field(100_000, ge=1000, description="Longer descriptions are rejected with a reason.")
     min_description_chars: int = Field(30, ge=1, description="Shorter (after cleaning) descriptions are rejected.")
+    max_title_chars: int = Field(300, ge=20, description="Longer titles are rejected with a reason when the row is read (the title is "
+                                 "embedded with every chunk; real titles stay under 200 chars).")
+    max_field_chars: int = Field(300, ge=20, description="Longer company, location, salary, work_type or experience_level values are "
+                                 "rejected with a reason when the row is read (header fields are embedded with every chunk).")
     column_map: dict[str, str] = Field(default_factory=dict, description="Listing field -> source column, e.g. {'description': 'Job Description'}.")
+    near_duplicate_threshold: float | None = Field(0.9, ge=0, le=1, description="Fold a listing into an earlier one with the same title "
+                                                   "(stemmed), company, location and work type whose description shares this Jaccard "
+                                                   "similarity of word 3-shingles (MinHash); folds are listed in reports/ingest-near-duplicates.jsonl. "
+                                                   "0 or null: off.")
+    lock_timeout_s: float | None = Field(60.0, ge=0, description="A second ingest into a collection that another ingest is writing waits "
+                                         "this long (logging the holder), then fails naming it; 0 fails at once, null waits forever.")
 
 
 class RetrievalSettings(BaseModel):

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from finetune.pairs import LLMGenerator, TemplateGenerator, build_dataset, load_training_data
+from finetune.pairs import LLMGenerator, TemplateGenerator, build_dataset, document_frequency_window, load_training_data
 from finetune.split import company_key, leakage_groups, split_groups
 from finetune.templates import abbreviate, core_role
 from rag_app.filters import parse_pay
@@ -94,6 +94,28 @@ def test_dataset_splits_never_share_a_listing_or_company(tmp_path, sample) -> No
         companies.setdefault(company_key(by_id[lid].company), set()).add(split)
     assert all(len(s) == 1 for s in companies.values())  # a company lives in one split
     assert set(data.groups) == set(by_id)
+
+
+@pytest.mark.parametrize("n", [1, 5, 40])
+def test_small_corpora_get_queries_and_a_dataset(tmp_path, sample, n) -> None:
+    listings = sample[:n]
+    gen = TemplateGenerator(listings, 2, seed=3)  # 5% of under 60 listings is under scikit-learn's min_df of 3
+    queries = {x.id: gen(x) for x in listings}
+    assert all(1 <= len(q) <= 2 for q in queries.values())
+    counts = build_dataset(listings, queries, tmp_path, {"generator": "template"}, seed=3)
+    assert sum(counts.values()) == sum(len(q) for q in queries.values())
+    data = load_training_data(tmp_path)
+    assert sum(len(getattr(data, s).corpus) for s in ("train", "val", "test")) == n
+
+
+def test_the_term_window_adapts_below_60_listings_only() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    assert all(document_frequency_window(n) == (3, 0.05) for n in (60, 61, 1000, 5708))  # large corpora: unchanged
+    for n in range(1, 61):
+        min_df, max_df = document_frequency_window(n)
+        docs = [f"one{i} two{i // 2} three{i // 3}" for i in range(n)]  # terms in 1, 2 and 3 documents
+        TfidfVectorizer(min_df=min_df, max_df=max_df).fit(docs)  # never "max_df corresponds to < documents than min_df"
 
 
 def test_split_fractions_are_respected() -> None:

@@ -99,6 +99,36 @@ def test_one_failing_listing_does_not_kill_its_batch(tmp_path, settings, embedde
     summary = Ingestor(settings, PoisonedEncoder(), store).run(read_listings(str(write_jsonl(tmp_path / "p.jsonl", rows)), settings))
     assert (summary.added, summary.rejected) == (4, 1)
     assert "embedding failed" in json.loads(Path(summary.rejects_path).read_text())["reason"]
+    assert json.loads(Path(summary.rejects_path).read_text())["row"] == 5  # the listing's line in the source, not 0
+
+
+def test_oversized_header_fields_are_rejected_when_read_with_their_row(tmp_path, settings) -> None:
+    rows = [listing_row(0), listing_row(1, title="Nurse " * 20_000), listing_row(2, location="Austin, TX " * 100), listing_row(3)]
+    read = read_listings(str(write_jsonl(tmp_path / "long.jsonl", rows)), settings)
+    assert [x.id for x in read.listings] == ["t-0", "t-3"] and read.source_rows == {"t-0": 1, "t-3": 4}
+    assert [(r.row, r.id) for r in read.rejects] == [(2, "t-1"), (3, "t-2")]
+    assert read.rejects[0].reason == "title is 120,000 chars, over ingest.max_title_chars=300"
+    assert read.rejects[1].reason == "location is 1,100 chars, over ingest.max_field_chars=300"
+
+
+def test_a_listing_that_fails_chunking_is_rejected_with_its_source_row(tmp_path, settings, embedder, store) -> None:
+    loose = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"max_title_chars": 100_000})})
+    rows = [listing_row(0), listing_row(1), listing_row(2, title="Nurse " * 2000)]  # a header longer than a chunk
+    summary = ingest(loose, embedder, store, write_jsonl(tmp_path / "j.jsonl", rows))
+    assert (summary.added, summary.rejected) == (2, 1)
+    reject = json.loads(Path(summary.rejects_path).read_text())
+    assert reject["id"] == "t-2" and reject["row"] == 3 and reject["reason"].startswith("chunking failed")
+
+
+def test_a_near_duplicate_repost_is_indexed_once_and_reported(tmp_path, settings, embedder, store) -> None:
+    rows = sample_rows(3)
+    repost = {**rows[0], "id": "repost-x", "description": rows[0]["description"].replace("properly", "right", 1)}
+    summary = ingest(settings, embedder, store, write_jsonl(tmp_path / "j.jsonl", [*rows, repost]))
+    assert (summary.added, summary.near_duplicates, summary.duplicates, summary.rejected) == (3, 1, 0, 0)
+    folds = [json.loads(line) for line in Path(summary.near_duplicates_path).read_text().splitlines()]
+    assert [(f["id"], f["row"], f["kept"], f["kept_row"]) for f in folds] == [("repost-x", 4, rows[0]["id"], 1)]
+    coll = Ingestor(settings, embedder, store).collection
+    assert coll.get(where={"listing_id": "repost-x"})["ids"] == []  # never ranks next to its original
 
 
 def test_nothing_ingestable_raises(tmp_path, settings, embedder, store) -> None:

@@ -37,6 +37,47 @@ def test_bad_rows_give_a_reason(row: dict, reason: str) -> None:
     assert isinstance(result, str) and reason in result
 
 
+GOOD = {"id": "1", "title": "Nurse", "description": "Care for patients on the ward every day.", "company": "Acme",
+        "location": "Austin, TX", "salary": "$40 an hour", "work_type": "Full-time", "experience_level": "Senior"}
+FULL_MAP = {f: f for f in GOOD}
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"title": "T" * 100_000}, "title is 100,000 chars, over ingest.max_title_chars=300"),
+    ({"company": "C" * 301}, "company is 301 chars, over ingest.max_field_chars=300"),
+    ({"location": "L" * 5000}, "location is 5,000 chars, over ingest.max_field_chars=300"),
+    ({"salary": "$" * 400}, "salary is 400 chars, over ingest.max_field_chars=300"),
+    ({"work_type": "W" * 400}, "work_type is 400 chars, over ingest.max_field_chars=300"),
+    ({"experience_level": "E" * 400}, "experience_level is 400 chars, over ingest.max_field_chars=300"),
+    ({"id": ["x"]}, "id has wrong type list; expected text or a number"),
+    ({"id": {"k": 1}}, "id has wrong type dict; expected text or a number"),
+    ({"id": True}, "id has wrong type bool"),
+    ({"location": ["Austin, TX", "Remote"]}, "location has wrong type list; expected text or a number"),
+    ({"title": 911}, "title has wrong type int; expected text"),
+    ({"title": ["Nurse"]}, "title has wrong type list; expected text"),
+    ({"description": {"text": "Care for patients on the ward every day."}}, "description has wrong type dict; expected text"),
+    ({"description": 3.5}, "description has wrong type float; expected text"),
+    ({"title": "🚀🔥💼"}, "title has no letters or digits"),
+    ({"title": "!!! --- ???"}, "title has no letters or digits"),
+    ({"description": "🙂 " * 40}, "description has no letters or digits"),
+    ({"description": "*-*-*-*-*-*-*-*-*-*-*-*-*-*-*-*-*-*-*-*-"}, "description has no letters or digits"),
+])
+def test_unusable_fields_are_rejected_with_the_field_and_the_bound(change: dict, reason: str) -> None:
+    from rag_app.settings import IngestSettings
+
+    cfg = IngestSettings()
+    result = to_listing({**GOOD, **change}, FULL_MAP, cfg.max_description_chars, cfg.min_description_chars,
+                        max_title_chars=cfg.max_title_chars, max_field_chars=cfg.max_field_chars)
+    assert isinstance(result, str) and reason in result, result
+
+
+def test_fields_within_bounds_and_numbers_where_text_is_expected_still_pass() -> None:
+    row = {**GOOD, "id": 12345, "title": "🚀 Rocket Engineer " + "x" * 200, "salary": 85000, "company": "C" * 300}
+    listing = to_listing(row, FULL_MAP, 100_000, 30, max_title_chars=300, max_field_chars=300)
+    assert not isinstance(listing, str), listing
+    assert listing.id == "12345" and listing.salary == "85000" and listing.title.startswith("🚀 Rocket Engineer")
+
+
 def test_good_row_becomes_a_listing_with_derived_id_and_extra() -> None:
     row = {"title": "  ICU&nbsp;Nurse ", "description": "<p>Night shift ICU nurse for a 24-bed unit in Houston.</p>",
            "company": "Clinic", "skills": "ACLS; BLS", "Industry": "Healthcare"}

@@ -50,3 +50,80 @@ def test_filters_match_and_push_down() -> None:
 ])
 def test_constraints_are_inferred_from_questions(question: str, expected: dict) -> None:
     assert infer_filters(question).model_dump(exclude_defaults=True) == expected
+
+
+@pytest.mark.parametrize("wanted, location, expected", [
+    ("PA", "Pittsburgh, PA 15201", True),
+    ("PA", "Saint Paul, MN", False),  # a substring test matched "Saint PAul"
+    ("pa", "12 Elm St, Pittsburgh, PA 15201", True),
+    ("Pennsylvania", "Pittsburgh, PA", True),
+    ("pennsylvania", "Erie, Pennsylvania", True),
+    ("Pennsylvania", "77 Pennsylvania Ave, Baltimore, MD 21201", False),  # a street is not a state
+    ("IN", "Indianapolis, IN 46204", True),  # IN as a filter is Indiana ...
+    ("IN", "Remote in Austin, TX", False),  # ... never the word "in"
+    ("in", "Hybrid remote in Denver, CO", False),
+    ("Indiana", "Fort Wayne, IN", True),
+    ("OR", "Portland, OR", True),
+    ("OR", "Portland, ME", False),
+    ("ME", "Portland, ME 04101", True),
+    ("ME", "Remote, contact me", False),
+    ("Portland", "Portland, OR", True),
+    ("Portland, ME", "Portland, OR", False),
+    ("WA", "Washington, DC", False),
+    ("DC", "Washington, DC 20001", True),
+    ("Washington", "Seattle, WA", True),
+    ("Washington", "Washington, DC", True),  # the state name is also the capital's name
+    ("Washington", "31 Washington Blvd, Newark, NJ 07102", False),
+    ("District of Columbia", "Washington DC", True),
+    ("New York", "New York, NY", True),
+    ("New York", "Buffalo, NY 14202", True),
+    ("NY", "New York State", True),
+    ("New York, NY", "5 Main St, New York, NY 10001", True),
+    ("New York, NY", "York, PA", False),
+    ("New York, NY", "New York, New York", True),
+    ("Austin", "Austin, TX 78701", True),
+    ("Austin", "12 Oak St, Austin, TX 78702", True),
+    ("austin, tx", "Austin, Texas", True),
+    ("Austin TX", "Remote in Austin, TX", True),
+    ("portland me", "Portland, ME", True),
+    ("Austin", "Dallas, TX", False),
+    ("Paul", "Saint Paula", False),
+    ("Saint Paul", "Saint Paul, MN", True),
+    ("Madison", "9 Madison Ave, Albany, NY 12207", False),
+    ("San Francisco", "San Francisco Bay Area", True),
+    ("Bay Area", "San Francisco Bay Area", True),
+    ("CA", "San Francisco Bay Area", False),  # no state given: a state filter cannot know
+    ("CA", "Eureka, CA, US", True),
+    ("CA", "Fresno, US-CA", True),
+    ("San Francisco", "8 Pine St, San Francisco, CA 94102, CA 94102, US", True),
+    ("Fresno, CA", "Fresno, CA (main office)", True),
+    ("California", "Fresno, California, United States", True),
+    ("CA", "Fresno, California 93701", True),
+    ("CA", "Greater Fresno, California Area", True),
+    ("TX", "Texas", True),
+    ("Texas", "TX", True),
+    ("Remote", "Remote", True),  # "Remote" keeps substring matching
+    ("remote", "Hybrid remote in Denver, CO", True),
+    ("Remote", "Austin, TX", False),
+    ("TX", "Remote", False),
+    ("TX", None, False),
+    ("London", "London, UK", True),
+    ("", "anywhere", True),
+])
+def test_location_matches_states_and_cities_as_words(wanted: str, location: str | None, expected: bool) -> None:
+    from rag_app.places import location_matches
+
+    assert location_matches(wanted, location) is expected
+    assert ListingFilters(location=wanted or None).matches({"location": location}) is expected
+
+
+def test_one_state_table_serves_filters_and_query_templates() -> None:
+    import random
+
+    from finetune.templates import Facts, place
+    from rag_app.places import state_names
+
+    names = state_names()
+    assert len(names) >= 51 and names["PA"] == "Pennsylvania" and names["IN"] == "Indiana" and names["DC"] == "District of Columbia"
+    seen = {place(Facts(role="Nurse", city="Pittsburgh", state="PA"), random.Random(i)) for i in range(40)}
+    assert "Pennsylvania" in seen

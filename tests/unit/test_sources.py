@@ -70,3 +70,22 @@ def test_linkedin_adapter_maps_the_documented_schema() -> None:
     hourly = HUB_ADAPTERS["datastax/linkedin_job_listings"]({**row, "min_salary": float("nan"), "max_salary": float("nan"),
                                                            "med_salary": 22.5, "pay_period": "HOURLY", "remote_allowed": float("nan")})
     assert hourly["salary"] == "$22.50 an hour" and hourly["work_type"] == "Full-time"
+
+
+@pytest.mark.parametrize("name", ["bom.jsonl", "bom.jsonl.gz", "bom.csv", "bom.csv.gz", "bom.tsv"])
+def test_a_byte_order_mark_does_not_cost_the_first_row(tmp_path: Path, name: str) -> None:
+    import pandas as pd
+
+    rows = [listing_row(i) for i in range(2)]
+    if ".jsonl" in name:
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+    else:
+        text = pd.DataFrame(rows).to_csv(index=False, sep="\t" if name.endswith(".tsv") else ",")
+    data = b"\xef\xbb\xbf" + text.encode() + (b'{"title": "caf\xe9", "description": "y"}\n' if ".jsonl" in name else b"")
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    src = open_source(str(tmp_path / name))
+    got = _rows(src)
+    assert not any(isinstance(r, RowError) for _, r in got), got[0]
+    assert [r["title"] for _, r in got[:2]] == [r["title"] for r in rows] and src.mapping["id"] == "id"
+    if ".jsonl" in name:
+        assert "\udce9" in got[2][1]["title"]  # bad bytes after the mark still surface for the row's reject
