@@ -55,11 +55,6 @@ def document_frequency_window(n_docs: int) -> tuple[int, int | float]:
     return (min_df, 0.05) if 0.05 * n_docs >= min_df else (min_df, max(min_df, math.ceil(0.05 * n_docs)))
 
 
-def document_text(listing: JobListing, max_chars: int = 4000) -> str:
-    """What the model sees for a listing in training and evaluation: the header, then the description."""
-    return f"{listing.header()}\n\n{listing.description[:max_chars]}"
-
-
 class TemplateGenerator:
     """Offline queries from templates over mined facts (TF-IDF terms, duty lines, place, pay, workplace, seniority)."""
 
@@ -141,7 +136,7 @@ class LLMGenerator:
         return done
 
     def _one(self, listing: JobListing) -> list[str]:
-        text = self.prompt.format(n=self.n, listing=document_text(listing, 1500))
+        text = self.prompt.format(n=self.n, listing=listing.document_text(1500))
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
@@ -196,11 +191,11 @@ def build_dataset(listings: Sequence[JobListing], queries: dict[str, list[tuple[
             split["queries"][qid] = query
             split["relevant_docs"][qid] = [lid]
             styles[qid] = style
-        split["corpus"][lid] = document_text(by_id[lid])
+        split["corpus"][lid] = by_id[lid].document_text()
     for name, data in splits.items():  # every split's corpus holds all of its listings, queried or not
         for lid, group in groups.items():
             if assignment[group] == name:
-                data["corpus"].setdefault(lid, document_text(by_id[lid]))
+                data["corpus"].setdefault(lid, by_id[lid].document_text())
     out.mkdir(parents=True, exist_ok=True)
     counts = {name: len(data["queries"]) for name, data in splits.items()}
     for name, data in splits.items():

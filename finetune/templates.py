@@ -12,7 +12,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from rag_app.filters import parse_pay, workplace_of
+from rag_app.filters import EMPLOYMENT_TYPES, parse_pay, workplace_of
 from rag_app.places import state_names
 from rag_app.records import JobListing
 
@@ -110,7 +110,7 @@ def _is_hourly(salary: str | None) -> bool:
 
 def facts_of(listing: JobListing, terms: list[str]) -> Facts:
     city, state = split_location(listing.location)
-    employment = [e for e in ("Full-time", "Part-time", "Contract", "Temporary", "Internship", "Per diem") if e.lower() in (listing.work_type or "").lower()]
+    employment = [e for e in EMPLOYMENT_TYPES if e.lower() in (listing.work_type or "").lower()]
     level = re.search(r"\b(senior|sr|lead|principal|junior|jr|entry)\b", f"{listing.title} {listing.experience_level or ''}", re.I)
     return Facts(role=core_role(listing.title), city=city, state=state, workplace=workplace_of(listing.work_type, listing.location),
                  employment=employment, pay=parse_pay(listing.salary), hourly=_is_hourly(listing.salary), seniority=level.group(1).lower() if level else None,

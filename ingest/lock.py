@@ -20,15 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rag_app.errors import JobragError
+from rag_app.errors import CollectionLockedError
 
 logger = logging.getLogger(__name__)
-
-
-class CollectionLockedError(JobragError):
-    """Another ingest held the collection's lock for longer than ingest.lock_timeout_s."""
-
-    exit_code = 5
 
 
 def lock_name(collection: str, shard: tuple[int, int] | None = None) -> str:

@@ -23,17 +23,18 @@ from ingest.lock import CollectionLock
 from ingest.near_dupes import Fold, NearDuplicates
 from ingest.sources import RowError, open_source
 from rag_app.errors import NothingIngestedError
-from rag_app.records import IngestSummary, JobListing, Reject
+from rag_app.records import BOOKKEEPING_KEYS, CHUNK_INDEX, CONTENT_HASH, HEADER, LISTING_ID, N_CHUNKS, IngestSummary, JobListing, Reject
 from rag_app.retrievers import bm25_dir, build_bm25
 
 if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
 
+    from rag_app.embeddings import Embedder
     from rag_app.settings import Settings
     from rag_app.store import Store
 
 logger = logging.getLogger(__name__)
-EMBED_KEYS = ("header",)
+EMBED_KEYS = (HEADER,)
 
 
 @dataclass
@@ -130,10 +131,10 @@ class Chunker:
     def __call__(self, listing: JobListing) -> list[TextNode]:
         from llama_index.core import Document
 
-        meta = {"header": listing.header(), **listing.chunk_metadata()}
+        meta = {HEADER: listing.header(), **listing.chunk_metadata()}
         hidden = [k for k in meta if k not in EMBED_KEYS]
         doc = Document(id_=listing.id, text=listing.description, metadata=meta, excluded_embed_metadata_keys=hidden,
-                       excluded_llm_metadata_keys=[k for k in hidden if k != "listing_id"], metadata_template="{value}",
+                       excluded_llm_metadata_keys=[k for k in hidden if k != LISTING_ID], metadata_template="{value}",
                        text_template="{metadata_str}\n\n{content}")
         nodes = self.splitter.get_nodes_from_documents([doc])
         if self.max_chunks is not None and len(nodes) > self.max_chunks:
@@ -145,16 +146,16 @@ class Chunker:
         content_hash = listing.content_hash()
         for i, node in enumerate(nodes):
             node.id_ = f"{listing.id}#{content_hash}#{i}"
-            node.metadata.update({"content_hash": content_hash, "chunk_index": i, "n_chunks": len(nodes)})
-            node.excluded_embed_metadata_keys = [*hidden, "content_hash", "chunk_index", "n_chunks"]
-            node.excluded_llm_metadata_keys = [*doc.excluded_llm_metadata_keys, "content_hash", "chunk_index", "n_chunks"]
+            node.metadata.update({CONTENT_HASH: content_hash, CHUNK_INDEX: i, N_CHUNKS: len(nodes)})
+            node.excluded_embed_metadata_keys = [*hidden, *BOOKKEEPING_KEYS]
+            node.excluded_llm_metadata_keys = [*doc.excluded_llm_metadata_keys, *BOOKKEEPING_KEYS]
         return nodes
 
 
 class Ingestor:
     """Writes listings into the collection that belongs to `embedder`'s fingerprint."""
 
-    def __init__(self, settings: Settings, embedder: Any, store: Store) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store) -> None:
         self.settings = settings
         self.embedder = embedder
         self.facts = store.facts_for(embedder, settings.ingest)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from rag_app.filters import infer_filters
+from rag_app.query import understand
 from rag_app.records import Answer, SourceListing, listing_id_of
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class ChatEngine:
         refers_back = bool(history) and _BACK_REFERENCE.search(question) is not None
         if refers_back:
             previous = history[-1]
-            inferred = infer_filters(question)
+            inferred = understand(question).filters()
             if not inferred.is_empty():
                 kept = [s for s in previous.sources if inferred.matches(s.metadata)]
                 return f"{previous.query} ({question})", [s.model_copy(update={"rank": i}) for i, s in enumerate(kept, start=1)]

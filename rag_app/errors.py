@@ -27,6 +27,12 @@ class FingerprintMismatchError(JobragError):
     exit_code = 3
 
 
+class CollectionLockedError(JobragError):
+    """Another ingest held the collection's write lock for longer than ingest.lock_timeout_s."""
+
+    exit_code = 5
+
+
 class NothingIngestedError(JobragError):
     """Every row of the source was rejected."""
 

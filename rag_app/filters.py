@@ -9,19 +9,22 @@ listings (`ListingFilters.matches`).
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
 from rag_app.places import location_matches
 
 Workplace = Literal["Remote", "Hybrid", "On-site"]
+WORKPLACES: tuple[str, ...] = get_args(Workplace)
+EMPLOYMENT_TYPES = ("Full-time", "Part-time", "Contract", "Temporary", "Internship", "Per diem", "Seasonal")
 PERIODS = {"hour": 2080, "hr": 2080, "day": 260, "week": 52, "month": 12, "year": 1, "yr": 1, "annum": 1, "annual": 1}
 CURRENCIES = [("MX$", "MXN"), ("C$", "CAD"), ("A$", "AUD"), ("S$", "SGD"), ("$", "USD"), ("£", "GBP"), ("€", "EUR"), ("₹", "INR")]
 _AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*([kK])?")
 # field values first (experience_level), then unambiguous title words only
 LEVELS = {"intern": "Internship", "entry": "Entry level", "junior": "Entry level", "associate": "Entry level", "mid": "Mid level",
           "senior": "Senior", "lead": "Lead", "principal": "Lead", "director": "Director", "executive": "Executive"}
+LEVEL_ORDER = ("Internship", "Entry level", "Mid level", "Senior", "Lead", "Director", "Executive")
 TITLE_LEVELS = {"intern": "Internship", "junior": "Entry level", "jr": "Entry level", "senior": "Senior", "sr": "Senior",
                 "lead": "Lead", "principal": "Lead", "director": "Director"}
 
@@ -60,8 +63,7 @@ def level_of(experience_level: str | None, title: str) -> str | None:
 def derived_metadata(work_type: str | None, location: str | None, salary: str | None, experience_level: str | None,
                      title: str) -> dict[str, Any]:
     """Flat, Chroma-storable filter fields for one listing."""
-    employment = [e for e in ("Full-time", "Part-time", "Contract", "Temporary", "Internship", "Per diem", "Seasonal")
-                  if e.lower() in (work_type or "").lower()]
+    employment = [e for e in EMPLOYMENT_TYPES if e.lower() in (work_type or "").lower()]
     meta: dict[str, Any] = {"workplace": workplace_of(work_type, location), "employment": ", ".join(employment)}
     if level := level_of(experience_level, title):
         meta["level"] = level
@@ -78,6 +80,8 @@ class ListingFilters(BaseModel):
     min_pay: float | None = Field(None, ge=0, description="Annualised pay floor; compared to the listing's range midpoint.")
     currency: str = Field("USD", description="Currency of min_pay; listings paid in another currency do not pass a pay floor.")
     level: str | None = Field(None, description="Seniority, e.g. 'Senior' or 'Entry level'.")
+    lenient: bool = Field(False, description="Read postings as a job seeker does (constraints understood from a question): a Remote posting "
+                                             "meets a place, unstated employment type or seniority meets those, a neighbouring level counts.")
 
     def is_empty(self) -> bool:
         return not (self.location or self.workplace or self.employment or self.min_pay or self.level)
@@ -89,21 +93,23 @@ class ListingFilters(BaseModel):
             clauses.append({"workplace": {"$in": list(self.workplace)}})
         if self.min_pay:
             clauses += [{"pay_mid": {"$gte": float(self.min_pay)}}, {"currency": {"$eq": self.currency}}]
-        if self.level:
+        if self.level and not self.lenient:
             clauses.append({"level": {"$eq": self.level}})
         return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def matches(self, meta: dict[str, Any]) -> bool:
         """Every constraint, checked on one listing's metadata."""
-        if self.location and not location_matches(self.location, str(meta.get("location") or "")):
+        if self.location and not (location_matches(self.location, str(meta.get("location") or ""))
+                                  or self.lenient and meta.get("workplace") == "Remote"):
             return False
         if self.workplace and meta.get("workplace") not in self.workplace:
             return False
-        if self.employment and self.employment.lower() not in str(meta.get("employment", "")).lower():
+        employment = str(meta.get("employment") or "")
+        if self.employment and self.employment.lower() not in employment.lower() and not (self.lenient and not employment):
             return False
         if self.min_pay and (meta.get("currency") != self.currency or float(meta.get("pay_mid") or 0) < self.min_pay):
             return False
-        return not self.level or meta.get("level") == self.level
+        return not self.level or (level_fits(self.level, meta.get("level")) if self.lenient else meta.get("level") == self.level)
 
     @classmethod
     def parse(cls, items: list[str]) -> ListingFilters:
@@ -117,19 +123,10 @@ class ListingFilters(BaseModel):
         return cls(**data)
 
 
-_PAY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(\+|or more|and up)?\s*(?:/\s*h(?:ou)?r|an hour|per hour|hourly)?", re.I)
-
-
-def infer_filters(text: str) -> ListingFilters:
-    """Constraints stated in a question ("which of those are remote?", "part-time, $20/hr or more")."""
-    lower = text.lower()
-    workplace = [w for w, pat in (("Remote", r"\bremote\b|work from home|wfh"), ("Hybrid", r"\bhybrid\b"),
-                                  ("On-site", r"\bon-?site\b|\bin[- ]person\b")) if re.search(pat, lower)]
-    employment = next((e for e in ("Part-time", "Full-time", "Contract", "Temporary", "Internship")
-                       if re.search(e.lower().replace("-", "[- ]?"), lower)), None)
-    min_pay = None
-    if m := _PAY.search(text):
-        amount = float(m.group(1).replace(",", "")) * (1000 if m.group(2) else 1)
-        hourly = amount < 500 or re.search(r"hour|/\s*h", m.group(0), re.I)
-        min_pay = amount * 2080 if hourly else amount
-    return ListingFilters(workplace=workplace, employment=employment, min_pay=min_pay)
+def level_fits(wanted: str, level: str | None) -> bool:
+    """Lenient seniority: unstated counts as met, and so does a neighbouring level (Senior accepts Mid level and Lead)."""
+    if not level:
+        return True
+    if wanted in LEVEL_ORDER and level in LEVEL_ORDER:
+        return abs(LEVEL_ORDER.index(wanted) - LEVEL_ORDER.index(level)) <= 1
+    return wanted == level

@@ -129,6 +129,14 @@ class SourceListing(BaseModel):
         return header_line(self)
 
 
+class Constraint(BaseModel):
+    """One constraint understood from a question: its kind, the words that stated it, and what was understood."""
+
+    key: Literal["location", "workplace", "employment", "min_pay", "level"]
+    phrase: str = Field(description="The words of the question, e.g. 'over 80k'.")
+    label: str = Field(description="What was understood, e.g. 'pays ≥ $80,000 a year'.")
+
+
 class Answer(BaseModel):
     """What the chat pipeline returns (`jobrag ask --json` prints exactly this)."""
 

@@ -25,8 +25,11 @@ def ingest(source: SourceOpt = None, embedder: EmbedderOpt = None, limit: LimitO
     if as_json:
         print(summary.model_dump_json())
         return
-    rows = {**summary.model_dump(include={"rows", "added", "updated", "unchanged", "rejected", "duplicates", "pruned", "chunks_written"}),
+    rows = {**summary.model_dump(include={"rows", "added", "updated", "unchanged", "rejected", "duplicates", "near_duplicates", "pruned",
+                                          "chunks_written"}),
             "seconds": f"{summary.seconds:.1f}", "listings/s": f"{summary.listings_per_s:.1f}"}
     console.print(kv_table(f"ingest {summary.source} -> {summary.collection}", rows))
     if summary.rejected:
         console.print(f"{summary.rejected} rejected row(s), reasons in {summary.rejects_path}")
+    if summary.near_duplicates:
+        console.print(f"{summary.near_duplicates} near-duplicate listing(s) folded into earlier copies, listed in {summary.near_duplicates_path}")

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from rag_app.errors import JobragError
+from rag_app.filters import EMPLOYMENT_TYPES, WORKPLACES, ListingFilters
 from rag_app.filters import LEVELS as LEVEL_WORDS
-from rag_app.filters import ListingFilters
 from rag_app.settings import LLM_MODES, RETRIEVER_MODES, Settings, load_settings
 from rag_app.ui.render import show_error
 
@@ -23,8 +23,7 @@ if TYPE_CHECKING:
     from rag_app.chat import ChatEngine
     from rag_app.retrievers import RetrieverFactory
 
-WORKPLACES = ("Remote", "Hybrid", "On-site")
-EMPLOYMENT = ("any", "Full-time", "Part-time", "Contract", "Temporary", "Internship")
+EMPLOYMENT = ("any", *EMPLOYMENT_TYPES)
 LEVELS = tuple(dict.fromkeys(LEVEL_WORDS.values()))
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag_app.filters import ListingFilters, derived_metadata, infer_filters, level_of, parse_pay
+from rag_app.filters import ListingFilters, derived_metadata, level_of, parse_pay
 
 
 @pytest.mark.parametrize("text, lo, hi, cur", [
@@ -40,16 +40,6 @@ def test_filters_match_and_push_down() -> None:
     assert not f.matches({k: v for k, v in meta.items() if k != "pay_mid"})  # no parseable pay fails a pay floor
     assert f.chroma_where() == {"$and": [{"workplace": {"$in": ["Remote"]}}, {"pay_mid": {"$gte": 40000.0}}, {"currency": {"$eq": "USD"}}]}
     assert ListingFilters().chroma_where() is None and ListingFilters().is_empty()
-
-
-@pytest.mark.parametrize("question, expected", [
-    ("which of those are remote?", {"workplace": ["Remote"]}),
-    ("part-time sushi chef, $17+ an hour", {"employment": "Part-time", "min_pay": 17 * 2080}),
-    ("hybrid or remote roles over $120k", {"workplace": ["Remote", "Hybrid"], "min_pay": 120_000}),
-    ("nurse jobs in houston", {}),
-])
-def test_constraints_are_inferred_from_questions(question: str, expected: dict) -> None:
-    assert infer_filters(question).model_dump(exclude_defaults=True) == expected
 
 
 @pytest.mark.parametrize("wanted, location, expected", [
