@@ -37,6 +37,12 @@ class AnswerRow:
     contexts: list[str] = field(default_factory=list)
     notice: str | None = None
     error: str | None = None
+    generated_sentences: int = 0  # what the model wrote, and how many of those sentences the groundedness check removed
+    unsupported_removed: int = 0
+    model_text: str = ""  # the model-written sentences that reached the answer
+    understood: list[str] = field(default_factory=list)  # constraints applied from the question (labels)
+    unmet: dict[str, list[str]] = field(default_factory=dict)  # source id -> understood constraints it misses
+    texts: dict[str, str] = field(default_factory=dict)  # source id -> the listing text the answer was checked against
     scores: dict[str, float | None] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # metric -> why it failed (judge error, generation error)
     not_applicable: dict[str, str] = field(default_factory=dict)  # metric -> why it does not apply (no citation, no reference)
@@ -141,6 +147,10 @@ def generate_answers(answer_fn: AnswerFn, labels: Sequence[str], queries: Mappin
                 used = answer.sources[:context_k]
                 row.text, row.cited_ids, row.notice = answer.text, list(answer.cited_ids), answer.notice
                 row.context_ids = [s.id for s in used]
+                row.generated_sentences, row.unsupported_removed, row.model_text = answer.generated_sentences, answer.unsupported_removed, answer.model_text
+                row.understood = [c.label for c in answer.understood_filters if c.key not in answer.ignored_filters]
+                row.unmet = {s.id: list(s.unmet) for s in answer.sources}
+                row.texts = {s.id: f"{s.header()}\n{s.chunk}" for s in answer.sources}
                 row.contexts = [f"{s.header()}\n{s.chunk[:context_chars] if context_chars else s.chunk}" for s in used]
             rows[label][qid] = row
     return rows
@@ -150,3 +160,27 @@ def citation_precision(cited: Sequence[str], relevant: set[str]) -> float | None
     """Share of cited listings that are relevant; None when nothing is cited (undefined, not zero)."""
     cited = list(dict.fromkeys(cited))
     return sum(c in relevant for c in cited) / len(cited) if cited else None
+
+
+def unsupported_rate(row: AnswerRow) -> float | None:
+    """Share of the sentences the model wrote that the groundedness check removed (on the raw model output); None when
+    the model wrote nothing (no LLM, or an outage)."""
+    return row.unsupported_removed / row.generated_sentences if row.generated_sentences else None
+
+
+def delivered_unsupported(row: AnswerRow) -> float | None:
+    """Model-written sentences that reached the answer and still state a fact no listing of the answer states: an
+    independent re-check of the delivered text (the target is 0). None when the model delivered nothing."""
+    from rag_app.grounding import check_text
+
+    if not row.model_text:
+        return None
+    return float(len(check_text(row.model_text, row.texts, row.question).removed))
+
+
+def constraint_satisfaction(row: AnswerRow) -> float | None:
+    """Share of the cited listings that meet every constraint understood from the question; None without constraints."""
+    cited = list(dict.fromkeys(row.cited_ids))
+    if not row.understood or not cited:
+        return None
+    return sum(not row.unmet.get(c) for c in cited) / len(cited)

@@ -29,7 +29,15 @@ from typing import Any, NamedTuple
 
 from langchain_core.callbacks import BaseCallbackHandler  # comes with ragas (the eval extra); light, unlike ragas itself
 
-from eval.answers import AnswerEval, AnswerRow, JudgeConfig, citation_precision
+from eval.answers import (
+    AnswerEval,
+    AnswerRow,
+    JudgeConfig,
+    citation_precision,
+    constraint_satisfaction,
+    delivered_unsupported,
+    unsupported_rate,
+)
 
 
 class RagasMetric(NamedTuple):
@@ -60,7 +68,16 @@ RAGAS_METRICS: dict[str, RagasMetric] = {
     "llm_context_precision": RagasMetric("LLMContextPrecisionWithoutReference", needs_judge=True),
     "llm_context_recall": RagasMetric("LLMContextRecall", needs_judge=True, needs_reference=True),
 }
-ANSWER_METRICS = ("citation_precision", *RAGAS_METRICS)
+# Judge-free metrics computed from the answers themselves: name -> (function of the row, what it is, why it may not apply)
+DETERMINISTIC = {
+    "unsupported_rate": (unsupported_rate, "share of model-written sentences the groundedness check removed (raw model output)",
+                         "the model wrote nothing (no LLM, or an outage)"),
+    "delivered_unsupported": (delivered_unsupported, "model sentences delivered with a fact in no listing of the answer (re-checked; target 0)",
+                              "the model delivered no sentence"),
+    "constraint_satisfaction": (constraint_satisfaction, "share of cited listings meeting every constraint understood from the question",
+                                "no constraint understood, or nothing cited"),
+}
+ANSWER_METRICS = ("citation_precision", *DETERMINISTIC, *RAGAS_METRICS)
 
 
 def score_answers(rows: dict[str, dict[str, AnswerRow]], relevant: Mapping[str, Sequence[str]], references: Mapping[str, str] | None = None,
@@ -70,6 +87,7 @@ def score_answers(rows: dict[str, dict[str, AnswerRow]], relevant: Mapping[str, 
     references = references or {}
     result = AnswerEval(rows=rows, llm=llm, judge=judge.describe() if judge else None, embedder=embedder_name if embedder is not None else None)
     result.ran["citation_precision"] = "cited ids that are relevant in the qrels (rows that cite nothing are left out)"
+    result.ran.update({name: what for name, (_, what, _) in DETERMINISTIC.items()})
     all_rows = [r for by_q in rows.values() for r in by_q.values()]
     for r in all_rows:
         if r.error:
@@ -79,6 +97,10 @@ def score_answers(rows: dict[str, dict[str, AnswerRow]], relevant: Mapping[str, 
         r.scores["citation_precision"] = citation_precision(r.cited_ids, set(relevant.get(r.qid, [])))
         if r.scores["citation_precision"] is None:
             r.not_applicable["citation_precision"] = "the answer cites no listing"
+        for name, (metric, _, why_not) in DETERMINISTIC.items():
+            r.scores[name] = metric(r)
+            if r.scores[name] is None:
+                r.not_applicable[name] = why_not
     has_ref = any(references.get(r.qid) for r in all_rows)
     groups: dict[bool, list[str]] = {False: [], True: []}  # by "needs a reference"
     for name, spec in RAGAS_METRICS.items():

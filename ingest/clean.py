@@ -33,6 +33,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 _TAG = re.compile(r"<\s*[a-zA-Z!/][^>]*>")
 _INVISIBLE = re.compile(r"[\u00a0\u200b\u200c\u200d\u2060\ufeff]")
+# Never text: NUL and other control characters, bidi embeddings/overrides/isolates and direction marks (they can make a
+# listing read differently from how it is stored), and chat-template tokens (`<|im_start|>`) that could fake a turn.
+_NEVER_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]|<\|[^|>\n]{0,60}\|>")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
 
 
@@ -75,7 +78,7 @@ def clean_text(value: str, multiline: bool = True) -> str:
         value = soup.get_text()
     else:
         value = html.unescape(value)
-    value = _INVISIBLE.sub(" ", value).replace("\r\n", "\n").replace("\r", "\n")
+    value = _INVISIBLE.sub(" ", _NEVER_TEXT.sub("", value)).replace("\r\n", "\n").replace("\r", "\n")
     if not multiline:
         return " ".join(value.split())
     lines = [" ".join(line.split()) for line in value.split("\n")]

@@ -123,6 +123,7 @@ class SourceListing(BaseModel):
     score: float
     chunk: str
     metadata: dict[str, Any] = Field(default_factory=dict)
+    unmet: list[str] = Field(default_factory=list, description="Understood constraints this listing misses (a closest match).")
 
     def header(self) -> str:
         """The same header line the listing was embedded with."""
@@ -142,9 +143,16 @@ class Answer(BaseModel):
 
     question: str
     query: str = Field(description="The standalone retrieval query after condensing the history.")
-    text: str
+    text: str = Field(description="Markdown-safe: listing text in it is inert (no links, images, HTML, URLs or fake citations).")
     cited_ids: list[str] = Field(default_factory=list)
     dropped_citations: list[str] = Field(default_factory=list, description="Ids the LLM cited that were not retrieved.")
+    understood_filters: list[Constraint] = Field(default_factory=list, description="Constraints understood from the question.")
+    ignored_filters: list[str] = Field(default_factory=list, description="Keys of understood constraints the user dropped (not applied).")
+    constraints_applied: bool = Field(False, description="The understood constraints (less the dropped ones) were applied as filters.")
+    constraints_met: int = Field(0, description="Sources that meet every understood constraint (when applied, they come first).")
+    generated_sentences: int = Field(0, description="Sentences the model wrote (before the groundedness check).")
+    unsupported_removed: int = Field(0, description="Of those, sentences removed because a fact in them is in no listing they cite.")
+    model_text: str = Field("", description="The model-written sentences that were delivered (they passed the check).")
     sources: list[SourceListing] = Field(default_factory=list)
     notice: str | None = Field(None, description="Shown to the user, e.g. the LLM was unreachable and sources are shown instead.")
     retriever: str = ""

@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -133,6 +135,10 @@ class HybridRetriever(BaseRetriever):
         super().__init__()
         self.dense, self.bm25, self.settings = dense, bm25, settings
 
+    @property
+    def filters(self) -> ListingFilters:
+        return self.dense.filters
+
     def with_filters(self, filters: ListingFilters) -> HybridRetriever:
         return HybridRetriever(self.dense.with_filters(filters), self.bm25.with_filters(filters), self.settings)
 
@@ -149,21 +155,28 @@ class HybridRetriever(BaseRetriever):
         return [NodeWithScore(node=chunk[lid].node, score=fused[lid]) for lid in order]
 
 
+UNDERSTAND = "+understand"  # spec suffix: apply the constraints understood from each question (rag_app.constrained)
+
+
 def parse_spec(spec: str) -> tuple[str, str | None]:
-    """'dense:MODEL' -> ('dense', 'MODEL'); 'bm25' -> ('bm25', None). Raises ConfigError listing the valid forms."""
-    kind, _, model = spec.partition(":")
-    if kind not in RETRIEVER_MODES:
-        raise ConfigError(f"unknown retriever spec {spec!r}; valid: dense[:MODEL], bm25[:MODEL], hybrid[:MODEL] "
-                          "(MODEL = hub name or local dir; default embedding.model)")
-    return kind, model or None
+    """'dense:MODEL' -> ('dense', 'MODEL'); 'bm25+understand' -> ('bm25', None). Raises ConfigError listing the valid forms."""
+    mode, _, model = spec.removesuffix(UNDERSTAND).partition(":")
+    if mode not in RETRIEVER_MODES:
+        raise ConfigError(f"unknown retriever spec {spec!r}; valid: dense[:MODEL], bm25[:MODEL], hybrid[:MODEL], each optionally "
+                          f"followed by {UNDERSTAND} (MODEL = hub name or local dir; default embedding.model)")
+    return mode, model or None
 
 
 class RetrieverFactory:
-    """Builds retrievers from spec strings; embedders and collections are loaded once per model and reused."""
+    """Builds retrievers from spec strings. Embedders, Chroma indexes and BM25 indexes are loaded once and shared by every
+    retriever built from them (filters, depth and understanding are per retriever and cost nothing to vary); a BM25 index
+    is loaded again when an ingest rewrites it. Safe to share between threads (UI sessions, server requests)."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
         self._embedders: dict[str, Embedder] = {}
+        self._indexes: dict[str, tuple[float, Any]] = {}  # collection or BM25 dir -> (version, loaded index)
+        self._lock = threading.RLock()  # loading an index can build its embedder under the same lock
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrieverFactory:
@@ -176,23 +189,53 @@ class RetrieverFactory:
         from rag_app.embeddings import build_embedder
 
         model = model or self.settings.embedding.model
-        if model not in self._embedders:
-            self._embedders[model] = build_embedder(self.settings.embedding.model_copy(update={"model": model}))
-        return self._embedders[model]
+        with self._lock:
+            if model not in self._embedders:
+                self._embedders[model] = build_embedder(self.settings.embedding.model_copy(update={"model": model}))
+            return self._embedders[model]
 
     def collection(self, model: str | None = None) -> Collection:
         return self.store.collection(self.store.facts_for(self.embedder(model), self.settings.ingest), create=False)
 
-    def build(self, spec: str | None = None, filters: ListingFilters | None = None, top_k: int | None = None) -> BaseRetriever:
-        kind, model = parse_spec(spec or self.settings.retrieval.mode)
+    def build(self, spec: str | None = None, filters: ListingFilters | None = None, top_k: int | None = None,
+              understand: bool = False) -> BaseRetriever:
+        """The retriever a spec names; with `understand` (or a `+understand` spec) it applies the constraints understood
+        from each question (chat, the UI and the API pass `retrieval.understand`)."""
+        spec = spec or self.settings.retrieval.mode
+        retriever = self._plain(spec, filters, top_k)
+        if understand or spec.endswith(UNDERSTAND):
+            from rag_app.constrained import ConstrainedRetriever
+
+            return ConstrainedRetriever(retriever, top_k or self.settings.retrieval.top_k)
+        return retriever
+
+    def _plain(self, spec: str, filters: ListingFilters | None, top_k: int | None) -> BaseRetriever:
+        kind, model = parse_spec(spec)
         rs = self.settings.retrieval.model_copy(update={"top_k": top_k} if top_k else {})
         filters = filters if filters is not None else rs.filters
         collection = self.collection(model)
 
         if kind == "bm25":
-            return BM25ListingRetriever.load(bm25_dir(self.settings.home, collection.name), rs, filters)
+            return self._bm25(collection.name, rs).with_filters(filters)
         if kind == "dense":
-            return DenseRetriever.over(collection, self.embedder(model), rs, filters)
+            return self._dense(collection, model, rs).with_filters(filters)
         wide = rs.model_copy(update={"top_k": max(rs.top_k, rs.candidate_k)})  # fuse deeper lists than we return
-        return HybridRetriever(DenseRetriever.over(collection, self.embedder(model), wide, filters),
-                               BM25ListingRetriever.load(bm25_dir(self.settings.home, collection.name), wide, filters), rs)
+        return HybridRetriever(self._dense(collection, model, wide), self._bm25(collection.name, wide), rs).with_filters(filters)
+
+    def _dense(self, collection: Collection, model: str | None, rs: RetrievalSettings) -> DenseRetriever:
+        index = self._shared(f"dense:{collection.name}", 0.0, lambda: DenseRetriever.over(collection, self.embedder(model), rs).index)
+        return DenseRetriever(index, rs)
+
+    def _bm25(self, collection_name: str, rs: RetrievalSettings) -> BM25ListingRetriever:
+        path = bm25_dir(self.settings.home, collection_name)
+        stamp = path / "jobrag.json"
+        version = stamp.stat().st_mtime if stamp.exists() else 0.0
+        base = self._shared(f"bm25:{path}", version, lambda: BM25ListingRetriever.load(path, rs))
+        return BM25ListingRetriever(base.bm25, base.metadata, rs)
+
+    def _shared(self, key: str, version: float, load: Callable[[], Any]) -> Any:
+        with self._lock:
+            held = self._indexes.get(key)
+            if held is None or held[0] != version:
+                self._indexes[key] = (version, load())
+            return self._indexes[key][1]

@@ -24,6 +24,7 @@ RetrieverMode = Literal["dense", "bm25", "hybrid"]
 LLMMode = Literal["local", "openai", "none"]
 LossName = Literal["mnrl", "cached-mnrl", "cosent", "contrastive", "triplet"]
 JudgeMode = Literal["none", "openai"]
+AnswerStyle = Literal["auto", "cited", "evidence"]
 EMBEDDING_MODES: tuple[str, ...] = get_args(EmbeddingMode)
 STORE_MODES: tuple[str, ...] = get_args(StoreMode)
 RETRIEVER_MODES: tuple[str, ...] = get_args(RetrieverMode)
@@ -96,6 +97,9 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0, description="hybrid: weight of the dense ranking in reciprocal-rank fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="hybrid: weight of the BM25 ranking in reciprocal-rank fusion.")
     rrf_k: int = Field(60, ge=1, description="hybrid: the k constant of reciprocal-rank fusion.")
+    understand: bool = Field(True, description="Apply the constraints understood from each question (place, remote, pay floor, employment, "
+                                               "seniority) as filters in chat, the UI and the API; the closest other matches fill in, "
+                                               "each with what it misses.")
     filters: ListingFilters = Field(default_factory=ListingFilters, description="Default listing filters (location, workplace, employment, "
                                                                                 "min_pay, currency, level); --filter flags replace them.")
 
@@ -110,11 +114,12 @@ class LLMSettings(BaseModel):
     max_retries: int = Field(2, ge=0, description="Retries on transient errors.")
     max_new_tokens: int = Field(256, ge=1, description="Generation budget per answer.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy, reproducible).")
-    answer_style: Literal["auto", "cited", "per-listing"] = Field(
-        "auto", description="cited: one answer citing [id]s (capable models); per-listing: code lists the matches and the model "
-                            "writes one grounded sentence for each (small local models); auto: per-listing for local, else cited.")
-    per_listing_max: int = Field(3, ge=1, description="per-listing style: listings the model comments on (each costs a generation).")
-    per_listing_tokens: int = Field(48, ge=8, description="per-listing style: token budget of each listing's sentence.")
+    answer_style: AnswerStyle = Field(
+        "auto", description="cited: the model writes one answer citing [id]s (capable models); evidence: code writes each listing's facts "
+                            "and quotes its best-matching sentences, the model at most one framing line (small local models); "
+                            "auto: evidence for local, cited otherwise. Every model sentence passes the groundedness check.")
+    framing_tokens: int = Field(40, ge=8, description="evidence style: token budget of the model's one framing line.")
+    evidence_sentences: int = Field(2, ge=1, le=5, description="Sentences quoted from each listing (the ones that best match the question).")
     context_listings: int = Field(5, ge=1, description="Listings placed in the prompt (the best-ranked ones).")
     context_chars: int = Field(700, ge=100, description="Characters of each listing's matching chunk placed in the prompt.")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -20,9 +20,16 @@ from rag_app.cli.common import (
     quiet_transformers,
 )
 from rag_app.errors import ConfigError, require_extra
+from rag_app.safe_text import inert
+
+UnderstandOpt = Annotated[Optional[bool], typer.Option("--understand/--no-understand", help="Apply the constraints understood from the "
+                                                       "question as filters (default retrieval.understand).")]
+IgnoreOpt = Annotated[Optional[list[str]], typer.Option("--ignore", help="Drop an understood constraint: location, workplace, employment, "
+                                                                        "min_pay or level (repeatable).")]
 
 
-def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, filters: list[str] | None, top_k: int | None) -> Any:
+def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, filters: list[str] | None, top_k: int | None,
+                 understand: bool | None = None) -> Any:
     from rag_app.chat import ChatEngine
     from rag_app.llms import start_llm
     from rag_app.retrievers import RetrieverFactory
@@ -30,32 +37,33 @@ def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, f
     settings = cli_settings(embedder, None, llm={"mode": llm} if llm else {})
     parsed = parse_filters(filters)  # None: retrieval.filters from the settings
     quiet_transformers()
-    spec = retriever or settings.retrieval.mode
-    built = RetrieverFactory.from_settings(settings).build(spec, parsed, top_k)
     model, notice = start_llm(settings.llm, settings.dir("cache"))
-    return ChatEngine(built, model, settings.llm, retriever_label=spec), notice
+    return ChatEngine.from_factory(RetrieverFactory.from_settings(settings), model, retriever, parsed, top_k, understand=understand), notice
 
 
 def _print_answer(answer: Any, streamed: bool) -> None:
     if not streamed:
         console.print(answer.text, markup=False, highlight=False)
+    if answer.understood_filters:
+        state = "applied" if answer.constraints_applied else "not applied"
+        console.print(f"understood ({state}): " + " · ".join(f"{c.label} [{c.key}]" for c in answer.understood_filters), markup=False)
     if answer.notice:
         console.print(f"[yellow]notice:[/yellow] {answer.notice}")
     table = Table(title="sources", title_justify="left")
-    for col in ("#", "id", "listing", "score", "cited"):
+    for col in ("#", "id", "listing", "score", "cited", "misses"):
         table.add_column(col)
     for s in answer.sources:
-        table.add_row(str(s.rank), s.id, s.header(), f"{s.score:.3f}", "✓" if s.id in answer.cited_ids else "")
-    console.print(table)
+        table.add_row(str(s.rank), s.id, inert(s.header()), f"{s.score:.3f}", "✓" if s.id in answer.cited_ids else "", "; ".join(s.unmet))
+    console.print(table, markup=False)
 
 
 def ask(question: Annotated[str, typer.Argument(help="A question about jobs.")], embedder: EmbedderOpt = None, retriever: RetrieverOpt = None,
-        llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None,
+        llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None, understand: UnderstandOpt = None, ignore: IgnoreOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the Answer record as JSON.")] = False) -> None:
-    """Answer one question from the listings, citing them as \\[id]."""
-    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k)
+    """Answer one question from the listings, citing them as \\[id]; prints what it understood from the question."""
+    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k, understand)
     answer, streamed = None, False
-    for event in engine.stream(question):
+    for event in engine.stream(question, ignore=ignore or ()):
         if event.kind == "token" and not as_json:
             print(event.data, end="", flush=True)
             streamed = True
@@ -71,9 +79,10 @@ def ask(question: Annotated[str, typer.Argument(help="A question about jobs.")],
     _print_answer(answer, streamed)
 
 
-def chat(embedder: EmbedderOpt = None, retriever: RetrieverOpt = None, llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None) -> None:
+def chat(embedder: EmbedderOpt = None, retriever: RetrieverOpt = None, llm: LLMOpt = None, filters: FilterOpt = None, top_k: TopKOpt = None,
+         understand: UnderstandOpt = None) -> None:
     """Interactive chat with history (follow-ups like "which of those are remote?"). /reset clears, /quit leaves."""
-    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k)
+    engine, notice = _chat_engine(embedder, retriever, llm, filters, top_k, understand)
     if notice:
         console.print(f"[yellow]notice:[/yellow] {notice}")
     history: list[Any] = []

@@ -149,9 +149,10 @@ def _answers(factory: Any, settings: Any, specs: dict[str, str], ir: Any, querie
     from rag_app.llms import build_llm
 
     model = build_llm(settings.llm, settings.dir("cache"))
-    engines = {label: ChatEngine(factory.build(spec, top_k=10), model, settings.llm, retriever_label=label) for label, spec in specs.items()}
-    first = next(iter(engines.values()))  # the listings each answer was generated from (what the judge checks it against)
-    context_k = 10 if model is None else settings.llm.per_listing_max if first.style == "per-listing" else settings.llm.context_listings
+    # each spec answers as it retrieves: `+understand` specs apply the understood constraints, plain ones do not
+    engines = {label: ChatEngine.from_factory(factory, model, spec, top_k=10, understand=False, label=label) for label, spec in specs.items()}
+    first = next(iter(engines.values()))
+    context_k = settings.llm.context_listings  # the listings each answer was written from (what the judge checks it against)
     asked = dict(list(ir.queries.items())[:limit]) if limit else ir.queries
     rows = generate_answers(lambda question, label: engines[label].ask(question), list(specs), asked, context_k, settings.llm.context_chars)
     embedder_name = settings.embedding.model

@@ -1,4 +1,4 @@
-"""Chat page: streaming answers with [id] citations, expandable sources, follow-ups with history."""
+"""Chat page: streaming answers with [id] citations, what was understood as removable chips, expandable sources."""
 
 from __future__ import annotations
 
@@ -22,23 +22,47 @@ def render() -> None:
         return
     if notice := llm_notice(choice.settings):
         st.warning(notice, icon="⚠️")
-    for answer in history:
+    redo = st.session_state.pop("redo", None)  # the last question again, with the user's change to its constraints
+    shown = history[:-1] if redo else history
+    for i, answer in enumerate(shown):
         with st.chat_message("user"):
             st.text(answer.question)
         with st.chat_message("assistant"):
             show_answer(answer)
-    if not question:
+            constraint_chips(answer, i, latest=i == len(shown) - 1 and not redo and not question)
+    if redo:
+        question, ignore, apply = redo
+        history.pop()
+    elif question:
+        ignore, apply = [], True
+    else:
         return
     with st.chat_message("user"):
         st.text(question)
     with st.chat_message("assistant"):
         try:
-            answer, streamed = stream_markdown(chat_engine(choice), question, list(history))
+            answer, streamed = stream_markdown(chat_engine(choice), question, list(history), ignore, apply)
         except JobragError as exc:  # e.g. no collection or BM25 index for this model yet, or Chroma unreachable
             show_error(exc)
             return
         show_answer(answer, streamed=streamed)
-    history.append(answer)
+        history.append(answer)
+        constraint_chips(answer, len(history) - 1, latest=True)
+
+
+def constraint_chips(answer, i: int, latest: bool) -> None:
+    """What was understood, as chips: dropping one (or switching them all off) asks the last question again."""
+    if not answer.understood_filters:
+        return
+    labels = {c.key: c.label for c in answer.understood_filters}
+    applied = [k for k in labels if k not in answer.ignored_filters]
+    with st.container(key=f"chips_{i}"):
+        kept = st.pills("Understood from your question (click one to drop it)", list(labels), format_func=labels.get,
+                        selection_mode="multi", default=applied, key=f"pills_{i}", disabled=not latest)
+        on = st.toggle("Apply these constraints", value=answer.constraints_applied or not applied, key=f"apply_{i}", disabled=not latest)
+    if latest and (set(kept) != set(applied) or on != (answer.constraints_applied or not applied)):
+        st.session_state["redo"] = (answer.question, [k for k in labels if k not in kept], on)
+        st.rerun()
 
 
 render()

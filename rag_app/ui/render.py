@@ -56,12 +56,12 @@ def show_sources(sources: list[SourceListing], cited: list[str]) -> None:
             st.text(s.chunk)
 
 
-def stream_markdown(engine: ChatEngine, question: str, history: list[Answer]) -> tuple[Answer, bool]:
+def stream_markdown(engine: ChatEngine, question: str, history: list[Answer], ignore: list[str] = (), apply: bool = True) -> tuple[Answer, bool]:
     """Stream escaped tokens into the page; return the final Answer and whether any token was streamed."""
     holder: dict[str, Any] = {}
 
     def tokens():
-        for event in engine.stream(question, history):
+        for event in engine.stream(question, history, ignore=ignore, constraints=apply):
             if event.kind == "token" and event.data:
                 holder["streamed"] = True
                 yield escape_md(event.data).replace("\n", "  \n")

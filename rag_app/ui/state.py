@@ -135,10 +135,9 @@ def chat_engine(choice: Choice, spec: str | None = None) -> ChatEngine:
     """A ChatEngine over cached components (the engine itself is a cheap wrapper, made per question)."""
     from rag_app.chat import ChatEngine
 
-    settings, spec = choice.settings, spec or choice.spec()
-    retriever = _retriever(_retrieval_key(settings), spec, choice.filters.model_dump_json(), choice.top_k, factory(settings))
+    settings = choice.settings
     llm, _ = _llm(_key(settings, "llm"), settings)
-    return ChatEngine(retriever, llm, settings.llm, retriever_label=spec)
+    return ChatEngine.from_factory(factory(settings), llm, spec or choice.spec(), choice.filters, choice.top_k)
 
 
 def llm_notice(settings: Settings) -> str | None:
@@ -163,11 +162,6 @@ def _factory(key: str, _settings: Settings) -> RetrieverFactory:
     from rag_app.retrievers import RetrieverFactory
 
     return RetrieverFactory.from_settings(_settings)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _retriever(key: str, spec: str, filters_json: str, top_k: int, _factory: RetrieverFactory) -> Any:
-    return _factory.build(spec, ListingFilters.model_validate_json(filters_json), top_k)
 
 
 @st.cache_resource(show_spinner="Starting the language model…")

@@ -202,3 +202,62 @@ def test_real_local_llm_answers_and_cites_only_retrieved_ids(factory, tmp_path_f
     warm = build_llm(s, cache)  # second load reads the dequantised cache
     assert warm.loaded_from.startswith(str(cache)) and llm.loaded_from.endswith(".gguf")
     print(json.dumps({"cold_load_s": llm.load_seconds, "warm_load_s": warm.load_seconds, **answer.timings, "text": answer.text}))
+
+
+# -- trustworthy answers: constraints understood every turn, facts checked, listing text inert -----------------------
+def _understanding(factory) -> ChatEngine:
+    return ChatEngine.from_factory(factory, None, "dense", top_k=3, understand=True)
+
+
+def test_understood_constraints_are_applied_and_reported(factory) -> None:
+    answer = _understanding(factory).ask("remote data engineer paying over $130k")
+    assert [c.key for c in answer.understood_filters] == ["workplace", "min_pay"] and answer.constraints_applied
+    assert answer.sources[0].id == "de-1" and answer.constraints_met == 1 and not answer.sources[0].unmet
+    assert all(s.unmet for s in answer.sources[1:])  # the closest other matches say what they miss
+    assert answer.text.startswith("1 listing meets every constraint (remote; pays ≥ $130,000 a year)")
+
+
+def test_when_nothing_meets_the_constraints_the_answer_says_so_and_names_the_misses(factory) -> None:
+    answer = _understanding(factory).ask("remote sushi chef paying over $100k")
+    assert answer.constraints_met == 0 and answer.sources[0].id == "sushi-1"
+    assert answer.text.startswith("No listing meets every constraint (remote; pays ≥ $100,000 a year).")
+    assert answer.sources[0].unmet == ["remote", "pays ≥ $100,000 a year"] and "misses: remote; pays ≥ $100,000 a year" in answer.text
+
+
+def test_a_dropped_constraint_is_not_applied_but_still_reported(factory) -> None:
+    engine = _understanding(factory)
+    answer = engine.ask("remote data engineer paying over $130k", ignore=["min_pay"])
+    assert answer.ignored_filters == ["min_pay"] and {c.key for c in answer.understood_filters} == {"workplace", "min_pay"}
+    assert all(s.metadata["workplace"] == "Remote" for s in answer.sources[: answer.constraints_met])
+    off = engine.ask("remote data engineer paying over $130k", constraints=False)
+    assert not off.constraints_applied and off.text.startswith("Best matches for") and "searched without" in off.text
+
+
+def test_invented_facts_are_removed_before_anyone_sees_them(factory) -> None:
+    from rag_app.llms import build_llm
+
+    reply = ("The Cloudmetrics data engineer role [de-1] pays $95,000 a year in Los Angeles. "
+             "It builds pipelines with Airflow and dbt on Snowflake [de-1].")
+    with OpenAIStub(lambda m: reply) as stub:
+        s = factory.settings.llm.model_copy(update={"mode": "openai", "api_base": stub.base_url, "model": "stub-model"})
+        engine = ChatEngine.from_factory(factory, build_llm(s, factory.settings.dir("cache")), "dense", top_k=3)
+        engine.settings = s
+        events = list(engine.stream("remote python data engineer"))
+    answer = events[-1].data
+    streamed = "".join(e.data for e in events if e.kind == "token")
+    assert answer.generated_sentences == 2 and answer.unsupported_removed == 1
+    assert "$95,000" not in streamed and "Los Angeles" not in answer.text and "Airflow and dbt on Snowflake [de-1]" in answer.text
+    assert "Removed 1 generated sentence" in answer.notice and answer.cited_ids == ["de-1"]
+
+
+def test_the_local_model_adds_at_most_one_checked_line_to_quoted_evidence(factory, tmp_path_factory) -> None:
+    from rag_app.llms import build_llm
+
+    s = factory.settings.llm.model_copy(update={"mode": "local"})
+    engine = ChatEngine.from_factory(factory, build_llm(s, tmp_path_factory.mktemp("llm-cache")), "dense", top_k=3)
+    engine.settings = s
+    answer = engine.ask("night shift icu nurse in houston")
+    assert engine.style == "evidence" and answer.generated_sentences <= 1
+    assert "[icu-1] ICU Registered Nurse - Nights — Bayou General Hospital · Houston, TX · $45 - $60 an hour" in answer.text
+    assert "“Care for critically ill adults in a 24-bed intensive care unit on night shifts.”" in answer.text  # quoted verbatim
+    assert answer.model_text == "" or answer.model_text in answer.text
