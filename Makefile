@@ -13,6 +13,9 @@ STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml $(CONSTRAINTS); echo $(E
 TEST_ENV := HF_HUB_OFFLINE=1 RAGAS_DO_NOT_TRACK=true ANONYMIZED_TELEMETRY=False TOKENIZERS_PARALLELISM=false
 
 .PHONY: browser install demo test test-fast test-all bench lint clean
+# Test tiers: test-fast (no `slow` test: the edit loop, a few minutes), test (CI: everything except slow tests that are not
+# end-to-end; the e2e ones - browser, kill -9 resume, gen-pairs -> finetune -> swap, real local LLM, concurrent ingests -
+# run), test-all (everything, including every loss's training step and the multi-process encoder).
 
 install: $(STAMP)
 
@@ -42,10 +45,13 @@ $(CHROMIUM):
 browser: $(CHROMIUM)
 
 test: install $(CHROMIUM)
-	$(TEST_ENV) $(VENV)/bin/pytest -q -m "not slow" --durations=15
+	$(TEST_ENV) $(VENV)/bin/pytest -q -m "not slow or e2e" --durations=15
+
+test-fast: install
+	$(TEST_ENV) $(VENV)/bin/pytest -q -m "not slow" --durations=10
 
 test-all: install $(CHROMIUM)
-	$(TEST_ENV) $(VENV)/bin/pytest -q
+	$(TEST_ENV) $(VENV)/bin/pytest -q --durations=15
 
 bench: install
 	$(JOBRAG) bench ingest --source sample

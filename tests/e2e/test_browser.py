@@ -26,7 +26,7 @@ CHROMIUM = Path(os.environ.get("JOBRAG_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 OUT = Path(__file__).resolve().parents[2] / "test-output" / "e2e"
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: `make browser` installs Debian's chromium")
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: `make browser` installs Debian's chromium")]
 
 
 def free_port() -> int:

@@ -109,6 +109,7 @@ def test_negatives_keep_every_pair_in_order(embedder) -> None:
     assert len(mined) == 1 and mined["negative"][0] in far and stats["fallback_negative"] == 1  # never the repost
 
 
+@pytest.mark.slow
 def test_tiny_run_changes_weights_and_writes_card_and_manifest(tmp_path) -> None:
     data = ir_data()
     run = fit(data, "sentence-transformers/all-MiniLM-L6-v2", tmp_path / "m", fs(seed=1), hard_negatives=True, max_steps=2)
@@ -127,6 +128,7 @@ def test_tiny_run_changes_weights_and_writes_card_and_manifest(tmp_path) -> None
     assert weights_hash(SentenceTransformer(str(tmp_path / "m"))) == run.weights  # the saved dir is the trained model
 
 
+@pytest.mark.slow
 def test_eval_steps_evaluates_and_checkpoints_mid_epoch(tmp_path) -> None:
     run = fit(sts_data(), "sentence-transformers/all-MiniLM-L6-v2", None, fs(loss="cosent", eval_steps=2, batch_size=4), max_steps=5)
     evaluated = [h["step"] for h in run.history if "eval_val_spearman_cosine" in h]
@@ -140,6 +142,7 @@ def test_eval_steps_evaluates_and_checkpoints_mid_epoch(tmp_path) -> None:
     ("cosent", sts_data, {}),
     ("contrastive", sts_data, {}),
 ])
+@pytest.mark.slow
 def test_every_loss_trains_a_step(tmp_path, loss: str, data, kw: dict) -> None:
     run = fit(data(), "sentence-transformers/all-MiniLM-L6-v2", tmp_path / loss, fs(loss=loss, **kw), max_steps=1)
     assert run.steps == 1 and run.weights != run.base_weights

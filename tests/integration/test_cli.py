@@ -75,6 +75,8 @@ def _collection_listing_counts(home: Path) -> tuple[dict[str, int], int, list]:
     return counts, coll.count(), metas
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_kill_dash_9_mid_ingest_then_rerun_leaves_every_listing_exactly_once(tmp_path: Path) -> None:
     home = tmp_path / "killed"
     env = {"JOBRAG_HOME": str(home), "JOBRAG_PROFILES": "test", "PYTHONUNBUFFERED": "1"}  # batches of 8 listings

@@ -8,12 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def jobrag(*args: str, env: dict, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rag_app.cli", *args], capture_output=True, text=True, timeout=900,
                           env={**os.environ, **env}, cwd=cwd)
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_generate_train_and_swap_by_profile(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {"JOBRAG_HOME": str(home)}

@@ -57,6 +57,8 @@ def test_an_ingest_process_fails_with_one_line_naming_the_holder(tmp_path, setti
     assert f"collection {collection!r}" in error[0] and out == ""
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_concurrent_ingests_do_the_work_once(tmp_path, settings) -> None:
     from rag_app.store import Store
 

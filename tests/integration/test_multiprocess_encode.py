@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rag_app.embeddings import build_embedder
 from rag_app.settings import EmbeddingSettings
 
 
+@pytest.mark.slow
 def test_pool_encoding_matches_single_process(embedder) -> None:
     texts = [f"Registered nurse job number {i} on a night shift in Houston" for i in range(40)]
     pooled = build_embedder(EmbeddingSettings(devices=["cpu", "cpu"], device="cpu"))

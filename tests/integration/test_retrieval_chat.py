@@ -189,6 +189,8 @@ def test_llm_outage_degrades_to_sources_with_a_notice(factory) -> None:
     assert "unavailable" in answer.notice and answer.sources[0].id == "sushi-1" and "[sushi-1]" in answer.text
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_real_local_llm_answers_and_cites_only_retrieved_ids(factory, tmp_path_factory) -> None:
     from rag_app.llms import build_llm
 

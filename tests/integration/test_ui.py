@@ -73,6 +73,7 @@ def test_llm_outage_degrades_to_sources_with_a_notice(app) -> None:
     assert "sample-0047" in assistant_text(at) and at.main.expander
 
 
+@pytest.mark.slow
 def test_local_llm_streams_a_cited_answer(app) -> None:
     at = ask(app(JOBRAG_LLM__MODE="local"), "registered nurse jobs")
     text = assistant_text(at)
