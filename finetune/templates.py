@@ -12,6 +12,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from rag_app.compose import BOILERPLATE
 from rag_app.filters import EMPLOYMENT_TYPES, parse_pay, workplace_of
 from rag_app.places import state_names
 from rag_app.records import JobListing
@@ -39,7 +40,6 @@ verify update coach instruct mentor advise audit reconcile underwrite program co
 assess calculate compile consult construct design diagnose direct distribute enforce facilitate guide interpret lift market measure
 order partner promote protect purchase recruit run set sort stock transport welcome own partner""".split())
 DUTY_VERBS -= {"work", "ensure", "participate", "collaborate", "communicate", "complete"}  # lead boilerplate lines, not duties
-BOILERPLATE = re.compile(r"other duties|as (assigned|needed|required)|equal opportunity|reasonable accommodation|background check", re.I)
 STYLES = ("keyword", "natural", "paraphrase", "skill", "constraint")
 STYLE_WEIGHTS = (0.3, 0.3, 0.15, 0.1, 0.15)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rag_app.compose import EvidencePicker, lead_line, listing_line
 from rag_app.constrained import Search
 from rag_app.grounding import check_text, sentences
+from rag_app.grounding import warm as warm_check
 from rag_app.query import understand
 from rag_app.records import Answer, SourceListing, listing_id_of
 from rag_app.retrievers import parse_spec
@@ -128,6 +129,8 @@ class ChatEngine:
         spec = spec or settings.retrieval.mode
         retriever = factory.build(spec, filters, top_k, understand=settings.retrieval.understand if understand is None else understand)
         evidence = EvidencePicker(factory.embedder(parse_spec(spec)[1]), per_listing=settings.llm.evidence_sentences)
+        if llm is not None:
+            warm_check()  # the groundedness check's parsers load once (seconds) here, not inside the first answer
         return cls(retriever, llm, settings.llm, retriever_label=label or spec, evidence=evidence)
 
     @property
@@ -175,6 +178,8 @@ class ChatEngine:
             logger.warning("LLM failed: %s", exc)
             answer.notice = f"The language model is unavailable ({exc.__class__.__name__}: {str(exc)[:160]}); showing the best matching listings instead."
             answer.text, answer.cited_ids = f"{lead}\n{listed}".strip(), [s.id for s in shown]
+            if self.style != "evidence" or not pieces:  # the listings were not streamed yet
+                yield ChatEvent("token", listed)
             yield ChatEvent("answer", answer)
             return
         done = time.perf_counter()
@@ -236,7 +241,8 @@ class ChatEngine:
                 complete, buffer = (done, "") if buffer.endswith("\n") else (done[:-1], done[-1])
                 yield from self._checked(complete, texts, allowed, question, answer)
             if self.style == "evidence" and answer.generated_sentences:
-                break  # one framing line
+                deltas.close()  # one framing line: stop the model now
+                break
         yield from self._checked(sentences(buffer), texts, allowed, question, answer)
 
     def _checked(self, pieces: Sequence[str], texts: dict[str, str], allowed: list[str], question: str, answer: Answer) -> Iterator[str]:
@@ -246,6 +252,8 @@ class ChatEngine:
             text, cited, dropped = validate_citations(piece, allowed)
             answer.dropped_citations += [d for d in dropped if d not in answer.dropped_citations]
             answer.generated_sentences += 1
+            if dropped and not cited:
+                continue  # it is about listings that were not retrieved: nothing of it can be checked
             result = check_text(text, texts, question)
             if result.removed:
                 answer.unsupported_removed += 1

@@ -11,6 +11,7 @@ Every piece of listing text is made inert first (rag_app.safe_text).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,10 @@ from rag_app.safe_text import inert
 
 if TYPE_CHECKING:
     from rag_app.embeddings import Embedder
+
+# Sentences every job ad carries: never the evidence that a listing fits (also skipped when mining query terms).
+BOILERPLATE = re.compile(r"other duties|as (assigned|needed|required)|equal opportunity|reasonable accommodation|background check|"
+                         r"regard to race|without regard|e-?verify|drug[- ]free|at-will", re.I)
 
 
 def lead_line(question: str, understood: Sequence[Constraint], applied: bool, met: int, shown: int) -> str:
@@ -74,7 +79,7 @@ class EvidencePicker:
 
     def _sentences(self, text: str) -> list[str]:
         found = [" ".join(s.split()) for s in sentences(text)]
-        return [s for s in found if 25 <= len(s) <= self.max_chars][: self.max_sentences]
+        return [s for s in found if 25 <= len(s) <= self.max_chars and not BOILERPLATE.search(s)][: self.max_sentences]
 
     def _scores(self, question: str, texts: list[str]) -> np.ndarray:
         if self.embedder is not None:

@@ -9,16 +9,23 @@ understood, whether it was applied, how many listings met every constraint and w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from rag_app.filters import ListingFilters
 from rag_app.query import Understanding, understand
-from rag_app.records import listing_id_of
+from rag_app.records import LISTING_ID, listing_id_of
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+    from rag_app.embeddings import Embedder
+
+Relevance = Callable[[str, list[NodeWithScore]], dict[str, float]]  # question, hits -> listing id -> relevance
 
 
 class Filterable(Protocol):
@@ -43,11 +50,16 @@ class Search:
 
 
 class ConstrainedRetriever(BaseRetriever):
-    """Understood constraints as filters, with the closest other matches (and what they miss) when too few meet them."""
+    """Understood constraints as filters, with the closest other matches (and what they miss) when too few meet them.
 
-    def __init__(self, inner: Filterable, top_k: int) -> None:
+    A listing that meets the constraints but is a much weaker match than the best one overall (a remote data engineer for
+    "remote sushi chef") is not a match: with a `relevance` scorer, listings that meet the constraints come first only when
+    their relevance is within `margin` of the best listing's; weaker ones go after the closest matches.
+    """
+
+    def __init__(self, inner: Filterable, top_k: int, relevance: Relevance | None = None, margin: float = 0.1) -> None:
         super().__init__()
-        self.inner, self.top_k = inner, top_k
+        self.inner, self.top_k, self.relevance, self.margin = inner, top_k, relevance, margin
 
     def search(self, question: str, ignore: Iterable[str] = (), apply: bool = True) -> Search:
         """Retrieve for `question`; `ignore` drops understood constraints by key (a chip the user removed), `apply=False`
@@ -55,29 +67,61 @@ class ConstrainedRetriever(BaseRetriever):
         understanding = understand(question)
         ignore = set(ignore)
         wanted = understanding.filters(ignore)
+        closest = self.inner.retrieve(question)  # under the user's own filters only
+        unmet = {lid: miss for h in closest if (miss := understanding.unmet(dict(h.node.metadata), ignore)) for lid in [listing_id_of(h)]}
         if not apply or wanted.is_empty():  # nothing understood, or searching without it: relevance order, misses still named
-            hits = self.inner.retrieve(question)[: self.top_k]
-            unmet = {lid: miss for h in hits if (miss := understanding.unmet(dict(h.node.metadata), ignore)) for lid in [listing_id_of(h)]}
-            return Search(understanding, hits, applied=False, met=len(hits) - len(unmet), unmet=unmet)
-        combined = _combine(self.inner.filters, wanted)
-        hits = self.inner.with_filters(combined).retrieve(question)[: self.top_k]
+            hits = closest[: self.top_k]
+            return Search(understanding, hits, applied=False, met=sum(listing_id_of(h) not in unmet for h in hits), unmet=unmet)
+        matching = self.inner.with_filters(_combine(self.inner.filters, wanted)).retrieve(question)
+        matching += [h for h in closest if listing_id_of(h) not in unmet]  # meets them all though the filtered run missed it
+        strong, weak = self._split(question, _unique(matching), closest)
+        hits = strong[: self.top_k]
         met = len(hits)
-        unmet: dict[str, list[str]] = {}
-        if met < self.top_k:
-            seen = {listing_id_of(h) for h in hits}
-            for hit in self.inner.retrieve(question):  # the closest matches under the user's own filters only
-                lid = listing_id_of(hit)
-                if lid in seen:
-                    continue
-                seen.add(lid)
-                unmet[lid] = understanding.unmet(dict(hit.node.metadata), ignore)
+        seen = {listing_id_of(h) for h in hits}
+        for hit in [*closest, *weak]:  # then the closest matches with what each misses, then weaker listings that meet them
+            if len(hits) == self.top_k:
+                break
+            if listing_id_of(hit) not in seen:
+                seen.add(listing_id_of(hit))
                 hits.append(hit)
-                if len(hits) == self.top_k:
-                    break
-        return Search(understanding, hits, applied=True, met=met, unmet=unmet)
+        return Search(understanding, hits, applied=True, met=met, unmet={k: v for k, v in unmet.items() if k in seen})
+
+    def _split(self, question: str, matching: list[NodeWithScore], closest: list[NodeWithScore]) -> tuple[list, list]:
+        if self.relevance is None or not matching or not closest:
+            return matching, []
+        scores = self.relevance(question, [*matching, *closest[:1]])
+        bar = scores.get(listing_id_of(closest[0]), 0.0) - self.margin
+        return [h for h in matching if scores.get(listing_id_of(h), 0.0) >= bar], [h for h in matching if scores.get(listing_id_of(h), 0.0) < bar]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return self.search(query_bundle.query_str).hits
+
+
+class DenseRelevance:
+    """How well each listing matches a question on one scale for every retriever: the cosine of the question's embedding
+    and the listing's best stored chunk vector (from the collection, nothing re-embedded)."""
+
+    def __init__(self, collection: Collection, embedder: Embedder) -> None:
+        self.collection, self.embedder = collection, embedder
+
+    def __call__(self, question: str, hits: list[NodeWithScore]) -> dict[str, float]:
+        import numpy as np
+
+        ids = list(dict.fromkeys(listing_id_of(h) for h in hits))
+        got = self.collection.get(where={LISTING_ID: {"$in": ids}}, include=["embeddings", "metadatas"])
+        q = np.asarray(self.embedder.get_query_embedding(question), dtype=np.float32)
+        q /= np.linalg.norm(q) or 1.0
+        scores: dict[str, float] = {}
+        for vector, meta in zip(got["embeddings"], got["metadatas"]):
+            v = np.asarray(vector, dtype=np.float32)
+            lid = str(meta[LISTING_ID])
+            scores[lid] = max(scores.get(lid, -1.0), float(v @ q / (np.linalg.norm(v) or 1.0)))
+        return scores
+
+
+def _unique(hits: list[NodeWithScore]) -> list[NodeWithScore]:
+    seen: set[str] = set()
+    return [h for h in hits if not (listing_id_of(h) in seen or seen.add(listing_id_of(h)))]
 
 
 def _combine(explicit: ListingFilters, understood: ListingFilters) -> ListingFilters:

@@ -47,7 +47,8 @@ class Checked:
 def check_text(text: str, listings: dict[str, str], question: str = "", default_ids: Sequence[str] | None = None) -> Checked:
     """Keep the sentences whose facts appear in the listings they cite (`listings`: id -> its text).
 
-    A sentence without a citation is checked against `default_ids` (default: every listing) plus the question.
+    A sentence without a citation may name what the listings (`default_ids`, default: all) or the question name, but
+    state only the question's numbers: a count or an amount that no listing is cited for cannot be traced.
     """
     out = Checked(text="")
     kept: list[str] = []
@@ -56,8 +57,11 @@ def check_text(text: str, listings: dict[str, str], question: str = "", default_
             continue
         out.sentences += 1
         cited = [i.strip() for m in _CITATION.finditer(sentence) for i in m.group(1).split(",") if i.strip() in listings]
-        evidence = [listings[i] for i in cited] if cited else [listings[i] for i in (default_ids or listings) if i in listings] + [question]
-        missing = unsupported(_CITATION.sub(" ", sentence), evidence)
+        if cited:
+            missing = unsupported(_CITATION.sub(" ", sentence), [listings[i] for i in cited])
+        else:
+            named = [listings[i] for i in (default_ids or listings) if i in listings] + [question]
+            missing = unsupported(sentence, named, numbers_from=[question])
         if missing:
             out.removed.append((sentence.strip(), missing))
         else:
@@ -66,10 +70,12 @@ def check_text(text: str, listings: dict[str, str], question: str = "", default_
     return out
 
 
-def unsupported(sentence: str, evidence: Iterable[str]) -> list[str]:
-    """The facts of `sentence` that none of the `evidence` texts contain (empty: the sentence is supported)."""
+def unsupported(sentence: str, evidence: Iterable[str], numbers_from: Iterable[str] | None = None) -> list[str]:
+    """The facts of `sentence` that none of the `evidence` texts contain (empty: the sentence is supported); numbers
+    are looked up in `numbers_from` instead when given."""
     evidence = list(evidence)
-    numbers = set().union(*(numbers_in(e) for e in evidence)) if evidence else set()
+    sources = evidence if numbers_from is None else list(numbers_from)
+    numbers = set().union(*(numbers_in(e) for e in sources)) if sources else set()
     words = " ".join(evidence).lower()
     missing = [surface for value, surface in quantities(sentence) if not any(_same(value, n) for n in numbers)]
     missing += [name for name in names(sentence) if not re.search(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", words)]

@@ -110,15 +110,20 @@ class LocalGGUFLLM(CustomLLM):
         """Stream a completion; `max_tokens` (the OpenAI name, as for `openai` mode) is this call's budget, so one shared
         model serves concurrent callers with different budgets without changing its own state."""
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+        class Stop(StoppingCriteria):  # the caller stopped reading: stop generating instead of running to the budget
+            def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
+                return torch.full((input_ids.shape[0],), stopped.is_set(), dtype=torch.bool)
+
+        stopped = threading.Event()
         if not formatted:
             prompt = self.messages_to_prompt_text([ChatMessage(role="user", content=prompt)])
         inputs = self._tokenizer(prompt, return_tensors="pt").to(self._model.device)
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         sample = self.temperature > 0
         gen_kwargs = dict(**inputs, streamer=streamer, max_new_tokens=max_tokens or self.max_new_tokens, do_sample=sample,
-                          pad_token_id=self._tokenizer.eos_token_id, repetition_penalty=1.1,
+                          pad_token_id=self._tokenizer.eos_token_id, repetition_penalty=1.1, stopping_criteria=StoppingCriteriaList([Stop()]),
                           **({"temperature": self.temperature, "top_p": 0.9} if sample else {}))
         errors: list[BaseException] = []
 
@@ -133,10 +138,13 @@ class LocalGGUFLLM(CustomLLM):
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         text = ""
-        for delta in streamer:
-            text += delta
-            yield CompletionResponse(text=text, delta=delta)
-        thread.join()
+        try:
+            for delta in streamer:
+                text += delta
+                yield CompletionResponse(text=text, delta=delta)
+        finally:  # also when the caller closes the stream early
+            stopped.set()
+            thread.join()
         if errors:
             raise errors[0]
 

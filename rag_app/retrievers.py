@@ -204,9 +204,11 @@ class RetrieverFactory:
         spec = spec or self.settings.retrieval.mode
         retriever = self._plain(spec, filters, top_k)
         if understand or spec.endswith(UNDERSTAND):
-            from rag_app.constrained import ConstrainedRetriever
+            from rag_app.constrained import ConstrainedRetriever, DenseRelevance
 
-            return ConstrainedRetriever(retriever, top_k or self.settings.retrieval.top_k)
+            model = parse_spec(spec)[1]
+            relevance = DenseRelevance(self.collection(model), self.embedder(model))
+            return ConstrainedRetriever(retriever, top_k or self.settings.retrieval.top_k, relevance, self.settings.retrieval.understand_margin)
         return retriever
 
     def _plain(self, spec: str, filters: ListingFilters | None, top_k: int | None) -> BaseRetriever:

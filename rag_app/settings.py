@@ -100,6 +100,8 @@ class RetrievalSettings(BaseModel):
     understand: bool = Field(True, description="Apply the constraints understood from each question (place, remote, pay floor, employment, "
                                                "seniority) as filters in chat, the UI and the API; the closest other matches fill in, "
                                                "each with what it misses.")
+    understand_margin: float = Field(0.2, ge=0, le=2, description="A listing that meets the understood constraints comes first only when "
+                                     "its cosine to the question is within this margin of the best listing's (else it is a weaker match).")
     filters: ListingFilters = Field(default_factory=ListingFilters, description="Default listing filters (location, workplace, employment, "
                                                                                 "min_pay, currency, level); --filter flags replace them.")
 

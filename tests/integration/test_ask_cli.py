@@ -42,6 +42,30 @@ def test_ask_json_returns_existing_listings_with_scores(home: dict, retriever: s
     assert scores == sorted(scores, reverse=True)
 
 
+def test_ask_prints_what_it_understood_and_can_drop_it(home: dict) -> None:
+    proc = jobrag("ask", "part-time registered nurse paying over $20 an hour", "--llm", "none", env=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "understood (applied): part-time [employment] · pays ≥ $20 an hour (≈ $41,600 a year) [min_pay]" in proc.stdout
+    dropped = json.loads(jobrag("ask", "part-time registered nurse paying over $20 an hour", "--llm", "none", "--json",
+                                "--ignore", "min_pay", env=home).stdout)
+    assert dropped["ignored_filters"] == ["min_pay"] and dropped["constraints_applied"]
+
+
+def test_a_hostile_listing_answer_carries_nothing_active(tmp_path: Path) -> None:
+    import re
+
+    from tests.conftest import ACTIVE_CONTENT, INJECTED, write_jsonl
+
+    rows = [json.loads(line) for line in SAMPLE_PATH.read_text(encoding="utf-8").splitlines()[:20]] + [INJECTED]
+    env = {"JOBRAG_HOME": str(tmp_path / "home")}
+    assert jobrag("ingest", "--source", str(write_jsonl(tmp_path / "rows.jsonl", rows)), "--no-progress", env=env).returncode == 0
+    answer = json.loads(jobrag("ask", "night shift warehouse forklift", "--llm", "none", "--json", env=env).stdout)
+    assert answer["sources"][0]["id"] == "evil-1" and "Night Shift Warehouse Associate" in answer["text"]
+    assert [p for p in ACTIVE_CONTENT if re.search(p, answer["text"])] == []
+    stored = answer["sources"][0]["chunk"]
+    assert "<|im_start|>" not in stored and "\u202e" not in stored  # removed at ingest
+
+
 def test_ask_with_filters_and_bad_filter(home: dict) -> None:
     proc = jobrag("ask", "engineer", "--llm", "none", "--json", "--filter", "workplace=Remote", env=home)
     assert proc.returncode == 0, proc.stderr

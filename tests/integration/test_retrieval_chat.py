@@ -159,7 +159,7 @@ def test_openai_path_streams_cites_and_drops_unknown_ids(factory) -> None:
         body = stub.requests[-1]["body"]
     tokens = [e.data for e in events if e.kind == "token"]
     answer = events[-1].data
-    assert len(tokens) > 3 and body["stream"] is True  # really streamed
+    assert len(tokens) >= 2 and body["stream"] is True  # really streamed, one checked sentence at a time
     assert answer.cited_ids == ["de-1"] and answer.dropped_citations == ["made-up-42"] and "made-up-42" not in answer.text
     assert "made-up-42" in answer.notice and answer.timings["first_token_ms"] > 0
     assert answer.llm == "openai: stub-model"  # the model that answered, not the local default
@@ -252,6 +252,8 @@ def test_invented_facts_are_removed_before_anyone_sees_them(factory) -> None:
     assert "Removed 1 generated sentence" in answer.notice and answer.cited_ids == ["de-1"]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_local_model_adds_at_most_one_checked_line_to_quoted_evidence(factory, tmp_path_factory) -> None:
     from rag_app.llms import build_llm
 

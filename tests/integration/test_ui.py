@@ -62,8 +62,22 @@ def test_hostile_listing_text_is_shown_literally(app) -> None:
     passage = "\n".join(t.value for t in at.main.text)
     assert "<script>alert('pwned')</script>" in passage  # st.text: shown, never parsed
     answer = assistant_text(at)
-    assert "<script>" not in answer and "\\<script\\>" in answer  # escaped before markdown
-    assert "![pixel](" not in answer and "\\!\\[pixel\\]\\(" in answer
+    assert "<script>" not in answer and "\\<script\\>" not in answer and "alert" in answer  # inert words, escaped again for markdown
+    assert "![pixel](" not in answer and "\\!\\[pixel\\]\\(" not in answer and "pixel" in answer
+
+
+def test_understood_constraints_are_chips_and_dropping_one_searches_again(app) -> None:
+    at = ask(app(), "part-time registered nurse in Austin, TX")
+    chips = at.pills[-1]
+    assert chips.options == ["part-time", "in or near Austin, TX (Texas)"] and set(chips.value) == {"employment", "location"}
+    assert any("Apply these constraints" == t.label for t in at.toggle)
+    chips.unselect("location").run()
+    assert not at.exception, at.exception
+    assert at.pills[-1].value == ["employment"]
+    answers = [m for m in at.chat_message if m.name == "assistant"]
+    assert len(answers) == 1  # the last question asked again, not a new turn
+    history = at.session_state["history"]
+    assert history[-1].ignored_filters == ["location"] and history[-1].question == "part-time registered nurse in Austin, TX"
 
 
 def test_llm_outage_degrades_to_sources_with_a_notice(app) -> None:
@@ -145,7 +159,7 @@ def test_an_unreachable_chroma_server_is_one_actionable_error_line(app) -> None:
 def test_a_bug_is_raised_not_shown_as_a_missing_collection(app, monkeypatch: pytest.MonkeyPatch) -> None:
     from rag_app.chat import ChatEngine
 
-    def broken(self, question, history):
+    def broken(self, *args):
         raise KeyError("a bug in retrieval")
 
     monkeypatch.setattr(ChatEngine, "_retrieve", broken)
