@@ -107,8 +107,10 @@ def validate_citations(text: str, allowed: Sequence[str]) -> tuple[str, list[str
 
 
 def llm_label_of(llm: LLM | None, settings: LLMSettings) -> str:
-    """`none`, or the mode and the model actually serving answers (its own metadata, not a settings default)."""
-    return "none" if llm is None else f"{settings.mode}: {llm.metadata.model_name}"
+    """`none` (no model writes: answers are code-written), or the mode and the model actually writing (its own metadata)."""
+    if llm is None or not settings.writes:
+        return "none"
+    return f"{settings.mode}: {llm.metadata.model_name}"
 
 
 class ChatEngine:
@@ -132,6 +134,11 @@ class ChatEngine:
         if llm is not None:
             warm_check()  # the groundedness check's parsers load once (seconds) here, not inside the first answer
         return cls(retriever, llm, settings.llm, retriever_label=label or spec, evidence=evidence)
+
+    @property
+    def writes(self) -> bool:
+        """Whether the model writes anything: the cited answer, or (evidence style, `llm.framing`) one framing line."""
+        return self.llm is not None and self.settings.writes
 
     @property
     def style(self) -> str:
@@ -161,7 +168,7 @@ class ChatEngine:
         quotes = self.evidence(query, shown)
         listed = "\n".join(listing_line(i, s, quotes.get(s.id, [])) for i, s in enumerate(shown, start=1)) + "\n"
         yield ChatEvent("token", lead + "\n")
-        if self.llm is None or not sources:
+        if not self.writes or not sources:  # the code-written answer is the whole answer
             yield ChatEvent("token", listed)
             answer.text, answer.cited_ids = f"{lead}\n{listed}".strip(), [s.id for s in shown]
             yield ChatEvent("answer", answer)
@@ -172,16 +179,15 @@ class ChatEngine:
                 first = first or time.perf_counter()
                 pieces.append(piece)
                 yield ChatEvent("token", piece)
-            if self.style == "evidence":
-                yield ChatEvent("token", listed)
         except Exception as exc:  # outage, timeout, bad model: degrade to the code-written answer, visibly
             logger.warning("LLM failed: %s", exc)
             answer.notice = f"The language model is unavailable ({exc.__class__.__name__}: {str(exc)[:160]}); showing the best matching listings instead."
             answer.text, answer.cited_ids = f"{lead}\n{listed}".strip(), [s.id for s in shown]
-            if self.style != "evidence" or not pieces:  # the listings were not streamed yet
-                yield ChatEvent("token", listed)
+            yield ChatEvent("token", listed)
             yield ChatEvent("answer", answer)
             return
+        if self.style == "evidence":
+            yield ChatEvent("token", listed)
         done = time.perf_counter()
         n_tokens = float(stats["tokens"])
         answer.timings |= {"first_token_ms": 1000 * ((first or done) - gen_started), "generate_ms": 1000 * (done - gen_started),
@@ -243,7 +249,7 @@ class ChatEngine:
             if self.style == "evidence" and answer.generated_sentences:
                 deltas.close()  # one framing line: stop the model now
                 break
-        yield from self._checked(sentences(buffer), texts, allowed, question, answer)
+        yield from self._checked(sentences(buffer)[:1] if self.style == "evidence" else sentences(buffer), texts, allowed, question, answer)
 
     def _checked(self, pieces: Sequence[str], texts: dict[str, str], allowed: list[str], question: str, answer: Answer) -> Iterator[str]:
         for piece in pieces:

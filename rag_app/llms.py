@@ -45,7 +45,10 @@ def build_llm(settings: LLMSettings, cache_dir: Path) -> LLM | None:
 
 
 def start_llm(settings: LLMSettings, cache_dir: Path) -> tuple[LLM | None, str | None]:
-    """`build_llm` that never blocks search: a model that cannot start gives (None, a notice saying why)."""
+    """`build_llm` that never blocks search: a model that cannot start gives (None, a notice saying why). Nothing is loaded
+    when no model writes any part of an answer (`LLMSettings.writes`)."""
+    if not settings.writes:
+        return None, None
     try:
         return build_llm(settings, cache_dir), None
     except Exception as exc:  # noqa: BLE001 - any failure degrades to showing sources

@@ -120,8 +120,16 @@ class LLMSettings(BaseModel):
         "auto", description="cited: the model writes one answer citing [id]s (capable models); evidence: code writes each listing's facts "
                             "and quotes its best-matching sentences, the model at most one framing line (small local models); "
                             "auto: evidence for local, cited otherwise. Every model sentence passes the groundedness check.")
+    framing: bool = Field(False, description="evidence style: let the model add one framing line (checked like every model sentence). Off: "
+                                             "SmolLM2-135M's lines were content-free or wrong even when they passed the check (docs/RESULTS.md).")
     framing_tokens: int = Field(40, ge=8, description="evidence style: token budget of the model's one framing line.")
     evidence_sentences: int = Field(2, ge=1, le=5, description="Sentences quoted from each listing (the ones that best match the question).")
+    @property
+    def writes(self) -> bool:
+        """Whether a model writes any part of an answer (else answers are code-written and no model needs loading)."""
+        style = self.answer_style if self.answer_style != "auto" else "evidence" if self.mode == "local" else "cited"
+        return self.mode != "none" and (style == "cited" or self.framing)
+
     context_listings: int = Field(5, ge=1, description="Listings placed in the prompt (the best-ranked ones).")
     context_chars: int = Field(700, ge=100, description="Characters of each listing's matching chunk placed in the prompt.")
 

@@ -37,7 +37,7 @@ def bench_query(embedder: EmbedderOpt = None, queries: Annotated[Optional[str], 
     texts = load_queries(queries, n)
     report = run_query_bench(factory.embedder(), factory.collection(), texts, settings.retrieval.candidate_k, settings.retrieval.top_k)
     figures = {k: f"{v:,.3f}" for k, v in report["figures"].items()}
-    if generate and settings.llm.mode != "none":
+    if generate and settings.llm.writes:
         from rag_app.chat import ChatEngine
         from rag_app.llms import build_llm
 

@@ -148,7 +148,7 @@ def _answers(factory: Any, settings: Any, specs: dict[str, str], ir: Any, querie
     from rag_app.chat import ChatEngine
     from rag_app.llms import build_llm
 
-    model = build_llm(settings.llm, settings.dir("cache"))
+    model = build_llm(settings.llm, settings.dir("cache")) if settings.llm.writes else None  # code-written answers need no model
     # each spec answers as it retrieves: `+understand` specs apply the understood constraints, plain ones do not
     engines = {label: ChatEngine.from_factory(factory, model, spec, top_k=10, understand=False, label=label) for label, spec in specs.items()}
     first = next(iter(engines.values()))

@@ -140,9 +140,21 @@ def test_browser_chat_sources_switch_ab_reports(server: str) -> None:
             assert "<script>alert('pwned')</script>" in hostile.inner_text()  # shown as text
             page.screenshot(path=str(OUT / "hostile.png"), full_page=True)
 
+            text = ask(page, "remote data engineer jobs paying over $80k", 2, figures, "understood constraints, no-LLM answer")
+            chips = assistant(page, 2).get_by_test_id("stButtonGroup")
+            assert "remote" in chips.inner_text() and "pays ≥ $80,000 a year" in chips.inner_text()
+            assert "every constraint (remote; pays ≥ $80,000 a year)" in text, text[:400]
+            page.screenshot(path=str(OUT / "chips.png"), full_page=True)
+            started = time.perf_counter()
+            chips.get_by_role("button", name="remote", exact=True).click()  # drop one: the question runs again without it
+            assistant(page, 2).get_by_text(re.compile(r"every constraint \(pays ≥ \$80,000 a year\)")).wait_for(timeout=120_000)
+            figures["dropping a chip: new answer s"] = round(time.perf_counter() - started, 2)
+            assert page.get_by_test_id("stChatMessageAvatarAssistant").count() == 3  # the same turn, answered again
+            page.screenshot(path=str(OUT / "chips-dropped.png"), full_page=True)
+
             page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first.click()
             page.get_by_role("option", name=re.compile("minilm-3layer")).click()
-            text = ask(page, "pharmacy technician", 2, figures, "switched embedder, no-LLM answer")
+            text = ask(page, "pharmacy technician", 3, figures, "switched embedder, no-LLM answer")
             assert "minilm-3layer" in text
             page.screenshot(path=str(OUT / "switched.png"), full_page=True)
 

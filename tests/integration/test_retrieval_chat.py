@@ -194,7 +194,7 @@ def test_llm_outage_degrades_to_sources_with_a_notice(factory) -> None:
 def test_real_local_llm_answers_and_cites_only_retrieved_ids(factory, tmp_path_factory) -> None:
     from rag_app.llms import build_llm
 
-    s = factory.settings.llm.model_copy(update={"mode": "local", "max_new_tokens": 60})
+    s = factory.settings.llm.model_copy(update={"mode": "local", "max_new_tokens": 60, "framing": True})
     cache = tmp_path_factory.mktemp("llm-cache")
     llm = build_llm(s, cache)
     engine = ChatEngine(factory.build("dense"), llm, s)
@@ -257,7 +257,7 @@ def test_invented_facts_are_removed_before_anyone_sees_them(factory) -> None:
 def test_the_local_model_adds_at_most_one_checked_line_to_quoted_evidence(factory, tmp_path_factory) -> None:
     from rag_app.llms import build_llm
 
-    s = factory.settings.llm.model_copy(update={"mode": "local"})
+    s = factory.settings.llm.model_copy(update={"mode": "local", "framing": True})
     engine = ChatEngine.from_factory(factory, build_llm(s, tmp_path_factory.mktemp("llm-cache")), "dense", top_k=3)
     engine.settings = s
     answer = engine.ask("night shift icu nurse in houston")

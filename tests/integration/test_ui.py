@@ -89,7 +89,7 @@ def test_llm_outage_degrades_to_sources_with_a_notice(app) -> None:
 
 @pytest.mark.slow
 def test_local_llm_streams_a_cited_answer(app) -> None:
-    at = ask(app(JOBRAG_LLM__MODE="local"), "registered nurse jobs")
+    at = ask(app(JOBRAG_LLM__MODE="local", JOBRAG_LLM__FRAMING="true"), "registered nurse jobs")
     text = assistant_text(at)
     assert "[" in text and "sample-" in text
     assert any("first token" in c.value and "tok/s" in c.value for c in at.main.caption)
