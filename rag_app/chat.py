@@ -124,16 +124,18 @@ class ChatEngine:
 
     @classmethod
     def from_factory(cls, factory: RetrieverFactory, llm: LLM | None, spec: str | None = None, filters: ListingFilters | None = None,
-                     top_k: int | None = None, understand: bool | None = None, label: str | None = None) -> ChatEngine:
-        """The engine the CLI, the UI and the API use: the spec's retriever (understanding questions unless told otherwise)
-        and the spec's embedder picking the evidence sentences."""
+                     top_k: int | None = None, understand: bool | None = None, label: str | None = None,
+                     llm_settings: LLMSettings | None = None) -> ChatEngine:
+        """The engine the CLI, the UI and the API use: the spec's retriever (understanding questions unless told otherwise),
+        the spec's embedder picking the evidence sentences, and `llm_settings` (default: the factory's) for the answer."""
         settings = factory.settings
+        llm_settings = llm_settings or settings.llm
         spec = spec or settings.retrieval.mode
         retriever = factory.build(spec, filters, top_k, understand=settings.retrieval.understand if understand is None else understand)
-        evidence = EvidencePicker(factory.embedder(parse_spec(spec)[1]), per_listing=settings.llm.evidence_sentences)
-        if llm is not None:
+        evidence = EvidencePicker(factory.embedder(parse_spec(spec)[1]), per_listing=llm_settings.evidence_sentences)
+        if llm is not None and llm_settings.writes:
             warm_check()  # the groundedness check's parsers load once (seconds) here, not inside the first answer
-        return cls(retriever, llm, settings.llm, retriever_label=label or spec, evidence=evidence)
+        return cls(retriever, llm, llm_settings, retriever_label=label or spec, evidence=evidence)
 
     @property
     def writes(self) -> bool:

@@ -137,7 +137,7 @@ def chat_engine(choice: Choice, spec: str | None = None) -> ChatEngine:
 
     settings = choice.settings
     llm, _ = _llm(_key(settings, "llm"), settings)
-    return ChatEngine.from_factory(factory(settings), llm, spec or choice.spec(), choice.filters, choice.top_k)
+    return ChatEngine.from_factory(factory(settings), llm, spec or choice.spec(), choice.filters, choice.top_k, llm_settings=settings.llm)
 
 
 def llm_notice(settings: Settings) -> str | None:

@@ -242,8 +242,7 @@ def test_invented_facts_are_removed_before_anyone_sees_them(factory) -> None:
              "It builds pipelines with Airflow and dbt on Snowflake [de-1].")
     with OpenAIStub(lambda m: reply) as stub:
         s = factory.settings.llm.model_copy(update={"mode": "openai", "api_base": stub.base_url, "model": "stub-model"})
-        engine = ChatEngine.from_factory(factory, build_llm(s, factory.settings.dir("cache")), "dense", top_k=3)
-        engine.settings = s
+        engine = ChatEngine.from_factory(factory, build_llm(s, factory.settings.dir("cache")), "dense", top_k=3, llm_settings=s)
         events = list(engine.stream("remote python data engineer"))
     answer = events[-1].data
     streamed = "".join(e.data for e in events if e.kind == "token")
@@ -258,8 +257,7 @@ def test_the_local_model_adds_at_most_one_checked_line_to_quoted_evidence(factor
     from rag_app.llms import build_llm
 
     s = factory.settings.llm.model_copy(update={"mode": "local", "framing": True})
-    engine = ChatEngine.from_factory(factory, build_llm(s, tmp_path_factory.mktemp("llm-cache")), "dense", top_k=3)
-    engine.settings = s
+    engine = ChatEngine.from_factory(factory, build_llm(s, tmp_path_factory.mktemp("llm-cache")), "dense", top_k=3, llm_settings=s)
     answer = engine.ask("night shift icu nurse in houston")
     assert engine.style == "evidence" and answer.generated_sentences <= 1
     assert "[icu-1] ICU Registered Nurse - Nights — Bayou General Hospital · Houston, TX · $45 - $60 an hour" in answer.text
