@@ -9,7 +9,7 @@ understood, whether it was applied, how many listings met every constraint and w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
     from rag_app.embeddings import Embedder
-
-Relevance = Callable[[str, list[NodeWithScore]], dict[str, float]]  # question, hits -> listing id -> relevance
 
 
 class Filterable(Protocol):
@@ -57,9 +55,10 @@ class ConstrainedRetriever(BaseRetriever):
     their relevance is within `margin` of the best listing's; weaker ones go after the closest matches.
     """
 
-    def __init__(self, inner: Filterable, top_k: int, relevance: Relevance | None = None, margin: float = 0.1) -> None:
+    def __init__(self, inner: Filterable, top_k: int, relevance: DenseRelevance | None = None, margin: float = 0.1,
+                 reference_rank: int = 10) -> None:
         super().__init__()
-        self.inner, self.top_k, self.relevance, self.margin = inner, top_k, relevance, margin
+        self.inner, self.top_k, self.relevance, self.margin, self.reference_rank = inner, top_k, relevance, margin, reference_rank
 
     def search(self, question: str, ignore: Iterable[str] = (), apply: bool = True) -> Search:
         """Retrieve for `question`; `ignore` drops understood constraints by key (a chip the user removed), `apply=False`
@@ -67,14 +66,16 @@ class ConstrainedRetriever(BaseRetriever):
         understanding = understand(question)
         ignore = set(ignore)
         wanted = understanding.filters(ignore)
-        closest = self.inner.retrieve(question)  # under the user's own filters only
+        # one query embedding for both runs and the relevance scores (llama-index retrievers use a bundle's embedding)
+        bundle = QueryBundle(question, embedding=self.relevance.embed(question)) if self.relevance is not None else QueryBundle(question)
+        closest = self.inner.retrieve(bundle)  # under the user's own filters only
         unmet = {lid: miss for h in closest if (miss := understanding.unmet(dict(h.node.metadata), ignore)) for lid in [listing_id_of(h)]}
         if not apply or wanted.is_empty():  # nothing understood, or searching without it: relevance order, misses still named
             hits = closest[: self.top_k]
             return Search(understanding, hits, applied=False, met=sum(listing_id_of(h) not in unmet for h in hits), unmet=unmet)
-        matching = self.inner.with_filters(_combine(self.inner.filters, wanted)).retrieve(question)
+        matching = self.inner.with_filters(_combine(self.inner.filters, wanted)).retrieve(bundle)
         matching += [h for h in closest if listing_id_of(h) not in unmet]  # meets them all though the filtered run missed it
-        strong, weak = self._split(question, _unique(matching), closest)
+        strong, weak = self._split(bundle, _unique(matching), closest)
         hits = strong[: self.top_k]
         met = len(hits)
         seen = {listing_id_of(h) for h in hits}
@@ -86,11 +87,12 @@ class ConstrainedRetriever(BaseRetriever):
                 hits.append(hit)
         return Search(understanding, hits, applied=True, met=met, unmet={k: v for k, v in unmet.items() if k in seen})
 
-    def _split(self, question: str, matching: list[NodeWithScore], closest: list[NodeWithScore]) -> tuple[list, list]:
+    def _split(self, bundle: QueryBundle, matching: list[NodeWithScore], closest: list[NodeWithScore]) -> tuple[list, list]:
         if self.relevance is None or not matching or not closest:
             return matching, []
-        scores = self.relevance(question, [*matching, *closest[:1]])
-        bar = scores.get(listing_id_of(closest[0]), 0.0) - self.margin
+        reference = closest[min(self.reference_rank, len(closest)) - 1]  # the listing the user would otherwise see at that rank
+        scores = self.relevance(bundle.embedding, [*matching, reference])
+        bar = scores.get(listing_id_of(reference), 0.0) - self.margin
         return [h for h in matching if scores.get(listing_id_of(h), 0.0) >= bar], [h for h in matching if scores.get(listing_id_of(h), 0.0) < bar]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -104,12 +106,15 @@ class DenseRelevance:
     def __init__(self, collection: Collection, embedder: Embedder) -> None:
         self.collection, self.embedder = collection, embedder
 
-    def __call__(self, question: str, hits: list[NodeWithScore]) -> dict[str, float]:
+    def embed(self, question: str) -> list[float]:
+        return self.embedder.get_query_embedding(question)
+
+    def __call__(self, query_vector: list[float], hits: list[NodeWithScore]) -> dict[str, float]:
         import numpy as np
 
         ids = list(dict.fromkeys(listing_id_of(h) for h in hits))
         got = self.collection.get(where={LISTING_ID: {"$in": ids}}, include=["embeddings", "metadatas"])
-        q = np.asarray(self.embedder.get_query_embedding(question), dtype=np.float32)
+        q = np.asarray(query_vector, dtype=np.float32)
         q /= np.linalg.norm(q) or 1.0
         scores: dict[str, float] = {}
         for vector, meta in zip(got["embeddings"], got["metadatas"]):

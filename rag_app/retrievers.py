@@ -208,7 +208,8 @@ class RetrieverFactory:
 
             model = parse_spec(spec)[1]
             relevance = DenseRelevance(self.collection(model), self.embedder(model))
-            return ConstrainedRetriever(retriever, top_k or self.settings.retrieval.top_k, relevance, self.settings.retrieval.understand_margin)
+            rs = self.settings.retrieval
+            return ConstrainedRetriever(retriever, top_k or rs.top_k, relevance, rs.understand_margin, rs.understand_reference_rank)
         return retriever
 
     def _plain(self, spec: str, filters: ListingFilters | None, top_k: int | None) -> BaseRetriever:
