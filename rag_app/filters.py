@@ -22,9 +22,10 @@ PERIODS = {"hour": 2080, "hr": 2080, "day": 260, "week": 52, "month": 12, "year"
 CURRENCIES = [("MX$", "MXN"), ("C$", "CAD"), ("A$", "AUD"), ("S$", "SGD"), ("$", "USD"), ("£", "GBP"), ("€", "EUR"), ("₹", "INR")]
 _AMOUNT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*([kK])?")
 # field values first (experience_level), then unambiguous title words only
-LEVELS = {"intern": "Internship", "entry": "Entry level", "junior": "Entry level", "associate": "Entry level", "mid": "Mid level",
+LEVELS = {"intern": "Internship", "entry": "Entry level", "junior": "Entry level", "associate": "Entry level", "mid-senior": "Senior", "mid": "Mid level",
           "senior": "Senior", "lead": "Lead", "principal": "Lead", "director": "Director", "executive": "Executive"}
-LEVEL_ORDER = ("Internship", "Entry level", "Mid level", "Senior", "Lead", "Director", "Executive")
+# How far apart levels are for a lenient (understood) seniority constraint: Senior and Lead are one rung.
+LEVEL_RANK = {"Internship": 0, "Entry level": 1, "Mid level": 2, "Senior": 3, "Lead": 3, "Director": 4, "Executive": 5}
 TITLE_LEVELS = {"intern": "Internship", "junior": "Entry level", "jr": "Entry level", "senior": "Senior", "sr": "Senior",
                 "lead": "Lead", "principal": "Lead", "director": "Director"}
 
@@ -109,7 +110,10 @@ class ListingFilters(BaseModel):
             return False
         if self.min_pay and (meta.get("currency") != self.currency or float(meta.get("pay_mid") or 0) < self.min_pay):
             return False
-        return not self.level or (level_fits(self.level, meta.get("level")) if self.lenient else meta.get("level") == self.level)
+        if self.level and self.lenient:  # read from the stored fields when there, so older collections agree with today's vocabulary
+            level = level_of(meta.get("experience_level"), str(meta["title"])) if meta.get("title") else meta.get("level")
+            return level_fits(self.level, level)
+        return not self.level or meta.get("level") == self.level
 
     @classmethod
     def parse(cls, items: list[str]) -> ListingFilters:
@@ -124,9 +128,10 @@ class ListingFilters(BaseModel):
 
 
 def level_fits(wanted: str, level: str | None) -> bool:
-    """Lenient seniority: unstated counts as met, and so does a neighbouring level (Senior accepts Mid level and Lead)."""
+    """Lenient seniority: unstated counts as met, and so does a neighbouring level (Senior accepts Mid level, Lead and
+    Director); only a posting that clearly asks for another level misses it."""
     if not level:
         return True
-    if wanted in LEVEL_ORDER and level in LEVEL_ORDER:
-        return abs(LEVEL_ORDER.index(wanted) - LEVEL_ORDER.index(level)) <= 1
+    if wanted in LEVEL_RANK and level in LEVEL_RANK:
+        return abs(LEVEL_RANK[wanted] - LEVEL_RANK[level]) <= 1
     return wanted == level

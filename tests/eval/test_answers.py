@@ -59,7 +59,8 @@ def test_judge_less_path_runs_the_non_llm_metrics_and_says_why_not_the_others(em
     rows = generate_answers(fake_answer_fn(ORDER), ["good", "bad"], QUERIES, context_k=2, progress=False)
     refs = {"q1": "A night shift ICU nurse job at Mercy in Houston."}
     result = score_answers(rows, RELEVANT, refs, embedder=embedder, judge=None, progress=False, embedder_name="minilm")
-    assert set(result.ran) == {"citation_precision", "id_context_precision", "id_context_recall", "semantic_similarity"}
+    assert set(result.ran) == {"citation_precision", "unsupported_rate", "delivered_unsupported", "constraint_satisfaction",
+                               "id_context_precision", "id_context_recall", "semantic_similarity"}
     for metric in ("faithfulness", "answer_relevancy", "llm_context_precision", "llm_context_recall"):
         assert "judge" in result.skipped[metric]
     good, bad = result.metric_summary("good"), result.metric_summary("bad")
