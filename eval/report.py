@@ -157,7 +157,7 @@ def segment_tables(name: str, segments: Mapping[str, Any]) -> list[tuple[str, li
     """(title, headers, rows) of a segment field's three tables: NDCG@10 with CI by segment, every metric, NDCG@10 deltas."""
     pivot, detail = pivot_table(segments), detail_table(segments)
     return [(f"NDCG@10 by {name} (mean [95 % CI])", *pivot), (f"Every metric by {name}", *detail),
-            (f"Paired NDCG@10 deltas by {name} (b − a)", [name, *DELTA_HEADERS], [[d["segment"], *delta_cells(d)] for d in segment_delta_rows(segments)])]
+            (f"Paired deltas by {name} (b − a)", [name, *DELTA_HEADERS], [[d["segment"], *delta_cells(d)] for d in segment_delta_rows(segments)])]
 
 
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:

@@ -2,7 +2,7 @@
 
 For every segment field and value: n, each retriever's mean and 95 % bootstrap CI of every summary metric over that
 segment's queries, the oracle's (per-query best) means, and the paired NDCG@10 delta (b − a) of every pair with its
-CI, p-value and W/T/L — summary.json's `segments`. A query without the field falls in the `(none)` segment, so the
+CI, p-value and W/T/L (NDCG@10 condensed too, with pooled judgments) — summary.json's `segments`. A query without the field falls in the `(none)` segment, so the
 segments of a field always add up to the report's queries. The table rows shown by summary.md and report.html are here too.
 """
 
@@ -32,7 +32,7 @@ def segment_means(run: Run, qids: Sequence[str], resamples: int, seed: int) -> d
 
 def segment_report(runs: Sequence[Run], oracle: Run | None, fields: Mapping[str, Mapping[str, str]], resamples: int,
                    permutations: int, seed: int) -> dict[str, dict[str, dict[str, Any]]]:
-    """{FIELD: {VALUE: {"n", "retrievers": {LABEL: {metric, metric_ci95, …}}, "oracle": {…} | None, "deltas": [NDCG@10 pairs]}}}."""
+    """{FIELD: {VALUE: {"n", "retrievers": {LABEL: {metric, metric_ci95, …}}, "oracle": {…} | None, "deltas": [NDCG@10 (+ condensed) pairs]}}}."""
     qids = common_qids(runs)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, value_of in fields.items():
@@ -83,5 +83,5 @@ def detail_table(segments: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], 
 
 
 def segment_delta_rows(segments: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The segments' NDCG@10 deltas, each with its segment."""
+    """The segments' deltas, each with its segment."""
     return [{**d, "segment": value} for value, seg in segments.items() for d in seg["deltas"]]
