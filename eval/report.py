@@ -1,8 +1,9 @@
 """Compare-report files: per_query.csv, summary.json, summary.md, report.html (eval.report_html), manifest.json.
 
-`write_report` is the entry point. Above it: the paired deltas (retrieval and answer metrics), the summary record
-(the summary.json schema of ARCHITECTURE.md), the per-query CSV, and the table rows that summary.md and report.html
-both show.
+`write_report` is the entry point. Above it: the answer-metric deltas (retrieval deltas: eval.runs), the oracle record
+(per-query best of the retrievers: the headroom), the summary record (the summary.json schema of ARCHITECTURE.md,
+extended with `oracle` and `segments` — eval.segments), the per-query CSV, and the table rows that summary.md and
+report.html both show.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def oracle_line(oracle: Mapping[str, Any]) -> str:
 
 
 def segment_tables(name: str, segments: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
-    """(title, headers, rows) of a segment field's three tables: NDCG@10 with CI by segment, every metric, NDCG@10 deltas."""
+    """(title, headers, rows) of a segment field's three tables: NDCG@10 with CI by segment, every metric, the paired deltas."""
     pivot, detail = pivot_table(segments), detail_table(segments)
     return [(f"NDCG@10 by {name} (mean [95 % CI])", *pivot), (f"Every metric by {name}", *detail),
             (f"Paired deltas by {name} (b − a)", [name, *DELTA_HEADERS], [[d["segment"], *delta_cells(d)] for d in segment_delta_rows(segments)])]
