@@ -11,9 +11,10 @@ import csv
 import gzip
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
-from rag_app.errors import SourceError
+from rag_app.errors import ConfigError, SourceError
 from rag_app.records import IRSplit, JobListing, ScoredPairs, TrainingData
 
 
@@ -74,6 +75,44 @@ def load_corpus(path: Path) -> dict[str, str]:
     if not first:
         raise SourceError(f"corpus {path} is missing or empty")
     return beir_corpus(path.parent) if "_id" in first[0] and path.name.startswith("corpus") else jobs_corpus(path)
+
+
+def load_corpora(paths: Sequence[Path]) -> dict[str, str]:
+    """The union of several corpus files (e.g. jobs_a + jobs_b + distractors). An id in two files is an error: which
+    listing would a judgment of it mean?"""
+    union: dict[str, str] = {}
+    origin: dict[str, Path] = {}
+    for path in dict.fromkeys(Path(p) for p in paths):
+        for doc_id, text in load_corpus(path).items():
+            if doc_id in origin:
+                raise SourceError(f"listing id {doc_id!r} is in both {origin[doc_id]} and {path}: ids must be unique across corpus files")
+            union[doc_id], origin[doc_id] = text, Path(path)
+    return union
+
+
+def query_fields(directory: Path, wanted: Sequence[str] = (), default: Sequence[str] = ("style",), max_values: int = 50) -> dict[str, dict[str, str]]:
+    """Per-query values of fields to break a report down by: the `default` fields that the queries carry, plus every
+    `wanted` one (a ConfigError when no query has it, or it has more than `max_values` values). A BEIR dir's fields are the columns of queries.jsonl; a
+    gen-pairs dir has `style` (its styles.json, qid -> style)."""
+    directory = Path(directory)
+    if is_beir_dir(directory):
+        rows = {str(q["_id"]): q for q in _jsonl(directory / "queries.jsonl")}
+    elif (directory / "styles.json").exists():
+        rows = {qid: {"style": style} for qid, style in json.loads((directory / "styles.json").read_text(encoding="utf-8")).items()}
+    else:
+        rows = {}
+    out: dict[str, dict[str, str]] = {}
+    for name in dict.fromkeys([*default, *wanted]):
+        values = {qid: str(row[name]) for qid, row in rows.items() if row.get(name) not in (None, "")}
+        if not values and name in wanted:
+            known = sorted({k for row in rows.values() for k in row} - {"_id", "text"})
+            raise ConfigError(f"--segment-by {name}: no query in {directory} has that field (fields: {', '.join(known) or 'none'})")
+        distinct = len(set(values.values()))
+        if distinct > max_values and name in wanted:
+            raise ConfigError(f"--segment-by {name}: {distinct} distinct values (at most {max_values}); segment by a categorical field")
+        if values and distinct <= max_values:
+            out[name] = values
+    return out
 
 
 def load_beir(directory: Path, split: str = "test", corpus: dict[str, str] | None = None) -> IRSplit:

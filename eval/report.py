@@ -1,8 +1,9 @@
 """Compare-report files: per_query.csv, summary.json, summary.md, report.html (eval.report_html), manifest.json.
 
-`write_report` is the entry point. Above it: the paired deltas (retrieval and answer metrics), the summary record
-(the summary.json schema of ARCHITECTURE.md), the per-query CSV, and the table rows that summary.md and report.html
-both show.
+`write_report` is the entry point. Above it: the answer-metric deltas (retrieval deltas: eval.runs), the oracle record
+(per-query best of the retrievers: the headroom), the summary record (the summary.json schema of ARCHITECTURE.md,
+extended with `oracle` and `segments` — eval.segments), the per-query CSV, and the table rows that summary.md and
+report.html both show.
 """
 
 from __future__ import annotations
@@ -15,34 +16,17 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eval.runs import OPTIONAL_KEYS, SUMMARY_KEYS, Run
+from eval.runs import OPTIONAL_KEYS, ORACLE_SPEC, Run, common_qids, deltas, oracle_run
+from eval.segments import detail_table, pivot_table, segment_delta_rows, segment_report
 from eval.stats import bootstrap_ci, compare
 
 if TYPE_CHECKING:
     from eval.answers import AnswerEval
 
-DELTA_METRICS = ("ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@10", "map@100")
-PER_QUERY_COLUMNS = ("first_rel_rank", "hit@1", "hit@3", "hit@10", "rr@10", "ndcg@10", "recall@10")
-RETRIEVAL_COLUMNS = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@10", "map@100", "judged@10", "ndcg@10_condensed", "ms_per_query"]
+PER_QUERY_COLUMNS = ("first_rel_rank", "hit@1", "hit@3", "hit@10", "rr@10", "ndcg@10", "recall@10", "recall@100", "map@100")
+RETRIEVAL_COLUMNS = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@10", "map@100", "judged@10", "ndcg@10_condensed", "ms_per_query",
+                     "model_size_mb"]
 DELTA_HEADERS = ["b vs a", "metric", "delta", "95 % CI", "p", "W/T/L", "n"]
-
-
-def _common_qids(runs: Sequence[Run]) -> list[str]:
-    return sorted(set.intersection(*(set(r.per_query) for r in runs))) if runs else []
-
-
-def deltas(runs: Sequence[Run], resamples: int, permutations: int, seed: int) -> list[dict[str, Any]]:
-    """Every pair of retrievers (a listed before b) and every metric: b - a with CI, p-value and W/T/L."""
-    out = []
-    qids = _common_qids(runs)
-    for a, b in combinations(runs, 2):
-        optional = [m for m in ("ndcg@10_condensed",) if all(m in a.per_query[q] and m in b.per_query[q] for q in qids)] if qids else []
-        for metric in (*DELTA_METRICS, *optional):
-            key = SUMMARY_KEYS.get(metric, metric)
-            xa = [a.per_query[q][key] or 0.0 for q in qids]
-            xb = [b.per_query[q][key] or 0.0 for q in qids]
-            out.append({"a": a.label, "b": b.label, "metric": metric, **compare(xa, xb, resamples, permutations, seed), "n": len(qids)})
-    return out
 
 
 def answer_deltas(answers: AnswerEval, labels: Sequence[str], resamples: int, permutations: int, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
@@ -63,7 +47,7 @@ def answer_deltas(answers: AnswerEval, labels: Sequence[str], resamples: int, pe
 
 def per_query_ndcg_deltas(runs: Sequence[Run]) -> dict[tuple[str, str], list[float]]:
     """(a, b) -> per-query NDCG@10 of b minus a, over the queries every run scored (the report's histograms)."""
-    qids = _common_qids(runs)
+    qids = common_qids(runs)
     return {(a.label, b.label): [(b.per_query[q]["ndcg@10"] or 0.0) - (a.per_query[q]["ndcg@10"] or 0.0) for q in qids]
             for a, b in combinations(runs, 2)}
 
@@ -79,10 +63,25 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def oracle_record(oracle: Run, runs: Sequence[Run], resamples: int, seed: int) -> dict[str, Any]:
+    """summary.json's `oracle`: the per-query best of the retrievers (not a retriever: no spec, latency or size), with
+    its NDCG@10 CI and the headroom over the best single retriever."""
+    means = {k: v for k, v in oracle.summary().items() if k not in ("ms_per_query", "model_size_mb")}
+    _, lo, hi = bootstrap_ci([m["ndcg@10"] for m in oracle.per_query.values()], resamples, seed)
+    best = max(runs, key=lambda r: r.summary()["ndcg@10"])
+    return {"spec": ORACLE_SPEC, "of": [r.label for r in runs], "n": len(oracle.per_query), **means, "ndcg@10_ci95": [lo, hi],
+            "headroom": {"metric": "ndcg@10", "best_retriever": best.label, "delta": means["ndcg@10"] - best.summary()["ndcg@10"]}}
+
+
 def summary(runs: Sequence[Run], delta_rows: list[dict[str, Any]], n_queries: int, notes: list[str],
-            answers: AnswerEval | None = None) -> dict[str, Any]:
+            answers: AnswerEval | None = None, oracle: dict[str, Any] | None = None,
+            segments: dict[str, Any] | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {"retrievers": {r.label: {"spec": r.spec, **r.summary()} for r in runs}, "deltas": delta_rows,
                             "n_queries": n_queries, "notes": notes}
+    if oracle is not None:
+        data["oracle"] = oracle
+    if segments:
+        data["segments"] = segments
     if answers is not None:
         data["answers"] = answers.to_json()
         for label, per_metric in data["answers"]["per_retriever"].items():
@@ -93,12 +92,14 @@ def summary(runs: Sequence[Run], delta_rows: list[dict[str, Any]], n_queries: in
     return _clean(data)
 
 
-def write_per_query(path: Path, runs: Sequence[Run], queries: Mapping[str, str], answers: AnswerEval | None = None) -> None:
+def write_per_query(path: Path, runs: Sequence[Run], queries: Mapping[str, str], answers: AnswerEval | None = None,
+                    segment_fields: Mapping[str, Mapping[str, str]] | None = None) -> None:
     answer_metrics = list(answers.ran) if answers is not None else []
     pool_columns = [c for c in OPTIONAL_KEYS if any(c in m for r in runs for m in r.per_query.values())]  # with pooled judgments
+    fields = dict(segment_fields or {})
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        header = ["query_id", "query"]
+        header = ["query_id", "query", *(f"segment:{f}" for f in fields)]
         for r in runs:
             header += [f"{r.label}:{c}" for c in (*PER_QUERY_COLUMNS, *pool_columns)] + [f"{r.label}:top10"]
             if answers is not None:
@@ -106,7 +107,7 @@ def write_per_query(path: Path, runs: Sequence[Run], queries: Mapping[str, str],
                 header += [f"{r.label}:{m}" for m in answer_metrics] + [f"{r.label}:answer_failed", f"{r.label}:answer_n_a"]
         writer.writerow(header)
         for qid, text in queries.items():
-            row: list[Any] = [qid, text]
+            row: list[Any] = [qid, text, *(values.get(qid) for values in fields.values())]
             for r in runs:
                 m = r.per_query.get(qid, {})
                 row += [m.get(c) for c in (*PER_QUERY_COLUMNS, *pool_columns)] + [" ".join(r.rankings.get(qid, [])[:10])]
@@ -142,13 +143,34 @@ def delta_cells(d: Mapping[str, Any]) -> list[Any]:
             fmt(d["p_value"]), f"{d['wins']}/{d['ties']}/{d['losses']}", d.get("n", "–")]
 
 
+def oracle_cells(oracle: Mapping[str, Any]) -> list[str]:
+    return [ORACLE_SPEC, *retriever_cells(oracle)]
+
+
+def oracle_line(oracle: Mapping[str, Any]) -> str:
+    h = oracle["headroom"]
+    return (f"The oracle takes, per query, the best value any of {', '.join(oracle['of'])} reached on each metric: NDCG@10 "
+            f"{fmt(oracle['ndcg@10'])} [{fmt(oracle['ndcg@10_ci95'][0])}, {fmt(oracle['ndcg@10_ci95'][1])}], {fmt(h['delta'], True)} over "
+            f"the best single retriever ({h['best_retriever']}): the headroom for a fusion or router that picked the right retriever per query.")
+
+
+def segment_tables(name: str, segments: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """(title, headers, rows) of a segment field's three tables: NDCG@10 with CI by segment, every metric, the paired deltas."""
+    pivot, detail = pivot_table(segments), detail_table(segments)
+    return [(f"NDCG@10 by {name} (mean [95 % CI])", *pivot), (f"Every metric by {name}", *detail),
+            (f"Paired deltas by {name} (b − a)", [name, *DELTA_HEADERS], [[d["segment"], *delta_cells(d)] for d in segment_delta_rows(segments)])]
+
+
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return ["| " + " | ".join(headers) + " |", "|---" * len(headers) + "|", *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
 
 
 def markdown(data: dict[str, Any]) -> str:
     lines = [f"# Compare report ({data['n_queries']} queries)", ""]
-    lines += _md_table(["retriever", *RETRIEVAL_COLUMNS], [[label, *retriever_cells(m)] for label, m in data["retrievers"].items()])
+    rows = [[label, *retriever_cells(m)] for label, m in data["retrievers"].items()]
+    lines += _md_table(["retriever", *RETRIEVAL_COLUMNS], rows + ([oracle_cells(data["oracle"])] if data.get("oracle") else []))
+    if data.get("oracle"):
+        lines += ["", oracle_line(data["oracle"])]
     answers = data.get("answers")
     if answers:
         ran = list(answers["metrics_run"])
@@ -157,7 +179,11 @@ def markdown(data: dict[str, Any]) -> str:
         lines += ["", "Metrics run: " + "; ".join(f"`{k}` ({v})" for k, v in answers["metrics_run"].items())]
         if answers["metrics_not_run"]:
             lines += ["", "Not run: " + "; ".join(f"`{k}` — {v}" for k, v in answers["metrics_not_run"].items())]
-    lines += ["", *_md_table(DELTA_HEADERS, [delta_cells(d) for d in data["deltas"]])]
+    lines += ["", "## Paired deltas (b − a)", "", *_md_table(DELTA_HEADERS, [delta_cells(d) for d in data["deltas"]])]
+    for name, segments in data.get("segments", {}).items():
+        lines += ["", f"## By {name}"]
+        for title, headers, table in segment_tables(name, segments):
+            lines += ["", f"### {title}", "", *_md_table(headers, table)]
     if data.get("notes"):
         lines += ["", "Notes:"]
     lines += [f"- {n}" for n in data.get("notes", [])]
@@ -166,8 +192,9 @@ def markdown(data: dict[str, Any]) -> str:
 
 def write_report(out: Path, runs: Sequence[Run], queries: Mapping[str, str], notes: list[str], manifest: dict[str, Any],
                  resamples: int, permutations: int, seed: int, answers: AnswerEval | None = None,
-                 projections: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """Every report file under `out`; returns the summary record (summary.json)."""
+                 projections: Sequence[dict[str, Any]] = (), segment_fields: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """Every report file under `out`; returns the summary record (summary.json). `segment_fields` (field -> query id ->
+    value) breaks every metric down by segment."""
     from eval.report_html import write_html  # altair and the inlined Vega bundle: only when a report is written
 
     out.mkdir(parents=True, exist_ok=True)
@@ -177,11 +204,13 @@ def write_report(out: Path, runs: Sequence[Run], queries: Mapping[str, str], not
         extra, why = answer_deltas(answers, [r.label for r in runs], resamples, permutations, seed)
         delta_rows += extra
         notes += answers.notes() + why
-    data = summary(runs, delta_rows, len(queries), notes, answers)
+    oracle = oracle_run(runs)
+    segments = segment_report(runs, oracle, segment_fields, resamples, permutations, seed) if segment_fields else None
+    data = summary(runs, delta_rows, len(queries), notes, answers, oracle_record(oracle, runs, resamples, seed) if oracle else None, segments)
     for r in runs:  # each retriever's own CI, for the chart whiskers
         _, lo, hi = bootstrap_ci([m["ndcg@10"] or 0.0 for m in r.per_query.values()], resamples, seed)
         data["retrievers"][r.label]["ndcg@10_ci95"] = _clean([lo, hi])
-    write_per_query(out / "per_query.csv", runs, queries, answers)
+    write_per_query(out / "per_query.csv", runs, queries, answers, segment_fields)
     (out / "summary.json").write_text(json.dumps(data, indent=2))
     (out / "summary.md").write_text(markdown(data))
     write_html(out / "report.html", data, per_query_ndcg_deltas(runs), projections)

@@ -17,7 +17,7 @@ from typing import Any
 
 import altair as alt
 
-from eval.report import DELTA_HEADERS, RETRIEVAL_COLUMNS, answer_cells, delta_cells, retriever_cells
+from eval.report import DELTA_HEADERS, RETRIEVAL_COLUMNS, answer_cells, delta_cells, oracle_line, retriever_cells, segment_tables
 from eval.stats import TIE
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
@@ -31,19 +31,21 @@ RENDER = ("const specs = JSON.parse(document.getElementById('charts').textConten
 
 
 def ci_chart(data: Mapping[str, Any], metric: str = "ndcg@10") -> alt.LayerChart:
-    """Bars of the metric per retriever; whiskers: the 95 % bootstrap CI of that retriever's own mean."""
+    """Bars of the metric per retriever (and the oracle, grey, last); whiskers: the 95 % bootstrap CI of each one's own mean."""
     rows = []
-    for label, m in data["retrievers"].items():
+    bars_of = {**data["retrievers"], **({"oracle": data["oracle"]} if data.get("oracle") else {})}
+    for label, m in bars_of.items():
         value = m.get(metric) or 0.0
         lo, hi = m.get(f"{metric}_ci95") or [value, value]
         rows.append({"retriever": label, "value": value, "lo": value if lo is None else lo, "hi": value if hi is None else hi})
-    labels = list(data["retrievers"])
+    labels = list(bars_of)
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(data["retrievers"]))] + (["#bbbbbb"] if data.get("oracle") else [])
     base = alt.Chart(alt.InlineData(values=rows)).encode(x=alt.X("retriever:N", sort=labels, title=None, axis=alt.Axis(labelAngle=0)))
     tooltip = [alt.Tooltip("retriever:N"), alt.Tooltip("value:Q", title=metric, format=".3f"),
                alt.Tooltip("lo:Q", title="CI low", format=".3f"), alt.Tooltip("hi:Q", title="CI high", format=".3f")]
     bars = base.mark_bar().encode(y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 1])), tooltip=tooltip,
                                   color=alt.Color("retriever:N", sort=labels, legend=None,
-                                                  scale=alt.Scale(domain=labels, range=[PALETTE[i % len(PALETTE)] for i in range(len(labels))])))
+                                                  scale=alt.Scale(domain=labels, range=colours)))
     whiskers = base.mark_errorbar(ticks=True, size=18, thickness=1.5, color="black").encode(y=alt.Y("lo:Q", title=metric), y2="hi:Q")
     text = base.mark_text(dy=-8).encode(y="hi:Q", text=alt.Text("value:Q", format=".3f"))
     return alt.layer(bars, whiskers, text).properties(width=max(120 * len(rows), 240), height=220, title=f"{metric} with 95 % CI")
@@ -134,8 +136,11 @@ def write_html(path: Path, data: dict[str, Any], per_query_deltas: Mapping[tuple
                projections: Sequence[dict[str, Any]] = ()) -> None:
     """The page: retriever table, CI chart, delta histograms, answer tables, paired deltas, projections, notes."""
     charts = _Charts()
+    rows = [[label, m.get("spec", ""), *retriever_cells(m)] for label, m in data["retrievers"].items()]
+    oracle = data.get("oracle")
     sections = [f"<h1>jobrag compare — {data['n_queries']} queries</h1>", "<h2>Retrievers</h2>",
-                _table(["retriever", "spec", *RETRIEVAL_COLUMNS], [[label, m.get("spec", ""), *retriever_cells(m)] for label, m in data["retrievers"].items()]),
+                _table(["retriever", "spec", *RETRIEVAL_COLUMNS], rows + ([["oracle", oracle["spec"], *retriever_cells(oracle)]] if oracle else [])),
+                f"<p class='oracle'>{_e(oracle_line(oracle))}</p>" if oracle else "",
                 "<h2>NDCG@10 with 95 % CI</h2>", charts.figure("whisker", ci_chart(data), "bars: mean over the queries; whiskers: 95 % bootstrap CI")]
     if per_query_deltas:
         sections.append("<h2>Per-query NDCG@10 delta</h2><div class='grid'>")
@@ -144,6 +149,9 @@ def write_html(path: Path, data: dict[str, Any], per_query_deltas: Mapping[tuple
     if data.get("answers"):
         sections += _answer_sections(data["answers"])
     sections += ["<h2>Paired deltas (b − a)</h2>", _table(DELTA_HEADERS, [delta_cells(d) for d in data["deltas"]])]
+    for name, segments in data.get("segments", {}).items():
+        sections.append(f"<h2>By {_e(name)}</h2>")
+        sections += [f"<h3>{_e(title)}</h3>" + _table(headers, table) for title, headers, table in segment_tables(name, segments)]
     if projections:
         sections.append("<h2>Query and listing embeddings (PCA, 2-D)</h2><p>Orange squares: queries; green: their relevant listings "
                         "(lines join them); grey: other top-3 retrieved listings. Hover a point for its text; drag or scroll to zoom.</p><div class='grid'>")

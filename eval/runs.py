@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,18 @@ from tqdm.auto import tqdm
 
 from eval.benchmarks import read_qrels
 from eval.metrics import mean, query_metrics
+from eval.stats import compare
 from rag_app.errors import ConfigError, SourceError
 from rag_app.records import IRSplit, listing_id_of
 
 logger = logging.getLogger(__name__)
 SUMMARY_KEYS = {"ndcg@10": "ndcg@10", "mrr@10": "rr@10", "recall@10": "recall@10", "recall@100": "recall@100", "hit@1": "hit@1",
                 "hit@3": "hit@3", "hit@10": "hit@10", "map@100": "map@100"}
+DELTA_METRICS = ("ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@10", "map@100")
 OPTIONAL_KEYS = ("judged@10", "ndcg@10_condensed")  # only where the query set has pooled judgments
+ORACLE_LABEL, ORACLE_SPEC = "oracle", "oracle (per-query best)"
+# the oracle takes each query's best value of every quality metric; judged@10 measures the pool, not a ranking: left out
+ORACLE_KEYS = (*SUMMARY_KEYS.values(), "ndcg@10_condensed")
 
 
 @dataclass
@@ -33,17 +39,57 @@ class Run:
     rankings: dict[str, list[str]] = field(default_factory=dict)
     scores: dict[str, list[float]] = field(default_factory=dict)
     per_query: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    ms_per_query: float = 0.0
+    ms_per_query: float | None = 0.0  # None: not a retriever (the oracle)
     model_size_mb: float | None = None
 
     def summary(self) -> dict[str, float | None]:
-        out: dict[str, float | None] = {name: mean([m[key] for m in self.per_query.values()]) for name, key in SUMMARY_KEYS.items()}
+        out: dict[str, float | None] = {name: mean([m.get(key) for m in self.per_query.values()]) for name, key in SUMMARY_KEYS.items()}
         for key in OPTIONAL_KEYS:
             if any(key in m for m in self.per_query.values()):
                 out[key] = mean([m.get(key) for m in self.per_query.values()])
         out["ms_per_query"] = self.ms_per_query
         out["model_size_mb"] = self.model_size_mb
         return out
+
+
+def common_qids(runs: Sequence[Run]) -> list[str]:
+    return sorted(set.intersection(*(set(r.per_query) for r in runs))) if runs else []
+
+
+def deltas(runs: Sequence[Run], resamples: int, permutations: int, seed: int, qids: Sequence[str] | None = None,
+           metrics: Sequence[str] = DELTA_METRICS) -> list[dict[str, Any]]:
+    """Every pair of runs (a listed before b) and every metric: b - a with CI, p-value and W/T/L, paired over `qids`
+    (default: every query all runs scored). NDCG@10 condensed joins in when every run has it."""
+    out = []
+    qids = common_qids(runs) if qids is None else list(qids)
+    for a, b in combinations(runs, 2):
+        optional = [m for m in ("ndcg@10_condensed",) if all(m in a.per_query[q] and m in b.per_query[q] for q in qids)] if qids else []
+        for metric in (*metrics, *(m for m in optional if m not in metrics)):
+            key = SUMMARY_KEYS.get(metric, metric)
+            xa = [a.per_query[q][key] or 0.0 for q in qids]
+            xb = [b.per_query[q][key] or 0.0 for q in qids]
+            out.append({"a": a.label, "b": b.label, "metric": metric, **compare(xa, xb, resamples, permutations, seed), "n": len(qids)})
+    return out
+
+
+def oracle_run(runs: Sequence[Run]) -> Run | None:
+    """Per query, the best value any run reached on each metric (each metric may take it from a different run): what a
+    fusion that always picked the right retriever per query would score, the headroom above the best single run.
+    None for fewer than two runs (the oracle of one run is that run). Over the queries every run scored."""
+    if len(runs) < 2:
+        return None
+    oracle = Run(label=ORACLE_LABEL, spec=ORACLE_SPEC, ms_per_query=None)
+    for qid in common_qids(runs):
+        rows = [r.per_query[qid] for r in runs]
+        best: dict[str, float | None] = {}
+        for key in ORACLE_KEYS:
+            values = [m[key] for m in rows if m.get(key) is not None]
+            if values:
+                best[key] = max(values)
+        firsts = [m["first_rel_rank"] for m in rows if m.get("first_rel_rank") is not None]
+        best["first_rel_rank"] = min(firsts) if firsts else None
+        oracle.per_query[qid] = best
+    return oracle
 
 
 def load_judged(path: Path | None) -> dict[str, set[str]] | None:
@@ -82,6 +128,7 @@ def merge_judgments(split: IRSplit, judged: dict[str, set[str]] | None, paths: l
 
 
 def model_size_mb(path_or_name: str | None) -> float | None:
+    """MiB of weights in the model's local directory (a packaged copy for a hub name); None when there is none."""
     if not path_or_name:
         return None
     from rag_app.model_paths import resolve_model
@@ -89,7 +136,10 @@ def model_size_mb(path_or_name: str | None) -> float | None:
     root = Path(resolve_model(path_or_name))
     if not root.is_dir():
         return None
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt")) / 2**20
+    weights = [p for p in root.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt")
+               and not any(part.startswith("checkpoint-") for part in p.relative_to(root).parts)]  # trainer checkpoints are copies
+    safetensors_dirs = {p.parent for p in weights if p.suffix == ".safetensors"}  # a .bin beside them holds the same weights
+    return sum(p.stat().st_size for p in weights if p.suffix == ".safetensors" or p.parent not in safetensors_dirs) / 2**20
 
 
 def run_one(label: str, spec: str, retriever: Any, split: IRSplit, judged: Mapping[str, set[str]] | None, model: str | None = None,

@@ -13,17 +13,20 @@ from rag_app.errors import ConfigError, require_extra
 from rag_app.settings import JUDGE_MODES
 
 
-def _query_set(queries: Path, corpus: Path | None, split: str):
-    from eval.benchmarks import is_beir_dir, load_beir, load_corpus
+def _query_set(queries: Path, corpora: list[Path], split: str):
+    """The split to score and the corpus files to index: the --corpus files (their union; an id in two is an error),
+    else a BEIR dir's own corpus."""
+    from eval.benchmarks import is_beir_dir, load_beir, load_corpora
     from finetune.pairs import load_split
 
     if not queries.exists():
         raise ConfigError(f"--queries {queries} does not exist")
     if is_beir_dir(queries):
-        return load_beir(queries, split, load_corpus(corpus) if corpus else None), corpus or next(
-            (p for p in (queries / "corpus.jsonl", queries / "corpus.jsonl.gz") if p.exists()), None)
-    if (queries / f"{split}.json").exists():  # a gen-pairs dataset: its split's corpus is the pool
-        return load_split(queries, split), corpus
+        pool = corpora or [p for p in (queries / "corpus.jsonl", queries / "corpus.jsonl.gz") if p.exists()][:1]
+        return load_beir(queries, split, load_corpora(pool) if pool else None), pool  # load_corpora reads BEIR or jobs rows
+    if (queries / f"{split}.json").exists():  # a gen-pairs dataset: its split's corpus, plus the pool's listings (their text)
+        ir = load_split(queries, split)
+        return (ir.model_copy(update={"corpus": {**load_corpora(corpora), **ir.corpus}}) if corpora else ir), corpora
     raise ConfigError(f"{queries} is neither a BEIR dir (queries.jsonl + qrels/) nor a gen-pairs dir ({split}.json)")
 
 
@@ -51,7 +54,8 @@ def _judge(judge: str, api_base: str | None, model: str | None, settings: Any):
 
 def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl + qrels/<split>.tsv) or a gen-pairs dir.")],
             retriever: Annotated[list[str], typer.Option(help="LABEL=SPEC, repeatable: dense:MODEL | bm25 | hybrid:MODEL.")],
-            corpus: Annotated[Optional[Path], typer.Option(help="Candidate pool: jobs JSONL or BEIR corpus (default: the dir's corpus).")] = None,
+            corpus: Annotated[Optional[list[Path]], typer.Option(help="Candidate pool: jobs JSONL or BEIR corpus, repeatable: the pool is "
+                                                                 "the union (ids must be unique across files; default: the dir's corpus).")] = None,
             out: Annotated[Optional[Path], typer.Option(help="Report dir (default <home>/reports/compare-<time>).")] = None,
             split: Annotated[str, typer.Option(help="Qrels split.")] = "test",
             depth: Annotated[int, typer.Option(min=10, help="Listings retrieved per query (recall@100 needs 100).")] = 100,
@@ -65,10 +69,14 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
             projection: Annotated[bool, typer.Option("--projection/--no-projection", help="2-D embedding projection per dense model in report.html.")] = True,
             extra_judgments: Annotated[Optional[list[Path]], typer.Option(help="More judgments (query-id, corpus-id, score TSV) "
                                                                          "merged into the pool, repeatable.")] = None,
+            segment_by: Annotated[Optional[list[str]], typer.Option(help="Break every metric down by this field of queries.jsonl, "
+                                                                    "repeatable (`style` is used whenever the queries carry it).")] = None,
             ) -> None:
     """Score retrievers per query (NDCG@10, MRR@10, Recall@10/100, Hit@k, MAP@100, Judged@10) with bootstrap CIs."""
+    from eval.benchmarks import query_fields
+    from eval.provenance import code_commit, inputs_record, library_versions
     from eval.report import write_report
-    from eval.runs import check_split, load_judged, merge_judgments, run_one
+    from eval.runs import ORACLE_LABEL, check_split, load_judged, merge_judgments, run_one
     from ingest.pipeline import Ingestor, read_listings
     from rag_app.retrievers import RetrieverFactory, parse_spec
 
@@ -78,6 +86,8 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     specs = dict(pairs)
     if len(specs) != len(pairs):
         raise ConfigError(f"--retriever labels must be unique, got {[p[0] for p in pairs]}")
+    if ORACLE_LABEL in specs:
+        raise ConfigError(f"--retriever label {ORACLE_LABEL!r} is reserved for the report's per-query-best row; pick another")
     for spec in specs.values():
         parse_spec(spec)
     settings = cli_settings(None, None, retrieval={"top_k": depth, "candidate_k": 5 * depth}, llm={"mode": llm} if llm else None)
@@ -86,9 +96,11 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     judge_cfg = _judge(judge, judge_api_base, judge_model, settings) if answers else None
     if not answers and (judge != "none" or llm):
         console.print("[yellow]note:[/yellow] --judge/--llm only apply with --answers")
-    ir, pool = _query_set(queries, corpus, split)
+    corpora = list(dict.fromkeys(corpus or []))
+    ir, pool = _query_set(queries, corpora, split)
     if not ir.queries:
         raise ConfigError(f"no query in {queries}: the query file is empty")
+    segments = query_fields(queries, segment_by or [])
     quiet_transformers()
     factory = RetrieverFactory.from_settings(settings)
     judged = load_judged(queries / "judgments_all.tsv")
@@ -99,10 +111,11 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     ir = ir.model_copy(update={"queries": {q: t for q, t in ir.queries.items() if ir.relevant_docs.get(q)}})
     if not ir.queries:
         raise ConfigError(f"no query in {queries} has a relevant document in qrels/{split}.tsv")
-    if pool is not None:  # index the pool into each model's collection (idempotent: present listings are skipped)
-        read = read_listings(str(pool), settings)
-        for model in dict.fromkeys(parse_spec(s)[1] or settings.embedding.model for s in specs.values()):
-            Ingestor(settings, factory.embedder(model), factory.store).run(read, progress=True)
+    reads = [read_listings(str(path), settings) for path in pool]
+    for model in dict.fromkeys(parse_spec(s)[1] or settings.embedding.model for s in specs.values()):
+        ingestor = Ingestor(settings, factory.embedder(model), factory.store)
+        for read in reads:  # index the pool into each model's collection (idempotent: present listings are skipped)
+            ingestor.run(read, progress=True)
     started = time.perf_counter()
     models = {label: parse_spec(spec)[1] or settings.embedding.model for label, spec in specs.items()}
     runs = [run_one(label, spec, factory.build(spec), ir, judged, None if parse_spec(spec)[0] == "bm25" else models[label])
@@ -121,24 +134,16 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
                                            run.rankings, ir.relevant_docs))
     out = out or settings.home / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
     manifest = {"queries": str(queries), "extra_judgments": [str(p) for p in extra_judgments or []], "split": split,
-                "corpus": str(pool) if pool else None, "retrievers": specs, "depth": depth,
+                "corpus": [str(p) for p in pool], "retrievers": specs, "depth": depth, "segment_by": list(segments),
+                "inputs": inputs_record(queries, split, pool, extra_judgments or []), "versions": library_versions(), "code": code_commit(),
                 "seed": settings.eval.seed, "resamples": settings.eval.bootstrap_resamples, "seconds": time.perf_counter() - started,
                 "collections": {m: factory.collection(m).metadata for m in {parse_spec(s)[1] or settings.embedding.model for s in specs.values()}},
                 "answers": None if answer_eval is None else {"llm_mode": settings.llm.mode, "llm": answer_eval.llm, "judge": answer_eval.judge,
                                                              "answer_limit": answer_limit, "metrics_run": list(answer_eval.ran),
-                                                             "ragas": _version("ragas")}}
+                                                             "ragas": library_versions(("ragas",))["ragas"]}}
     data = write_report(out, runs, ir.queries, notes, manifest, settings.eval.bootstrap_resamples, settings.eval.permutations, settings.eval.seed,
-                        answers=answer_eval, projections=projections)
+                        answers=answer_eval, projections=projections, segment_fields=segments)
     _print(data, ir, queries, out)
-
-
-def _version(package: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
 
 
 def _answers(factory: Any, settings: Any, specs: dict[str, str], ir: Any, queries_dir: Path, judge_cfg: Any, limit: int | None):
@@ -163,15 +168,32 @@ def _answers(factory: Any, settings: Any, specs: dict[str, str], ir: Any, querie
 def _print(data: dict[str, Any], ir: Any, queries: Path, out: Path) -> None:
     from rich.table import Table
 
+    from eval.segments import pivot_table
+
     table = Table(title=f"compare: {len(ir.queries)} queries from {queries}", title_justify="left")
-    cols = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "judged@10", "ndcg@10_condensed", "ms_per_query"]
+    cols = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "judged@10", "ndcg@10_condensed", "ms_per_query", "model_size_mb"]
     answer_cols = list(data.get("answers", {}).get("metrics_run", {}))
+    short = {"ndcg@10_condensed": "ndcg@10 cond.", "ms_per_query": "ms/query", "model_size_mb": "size MB"}  # narrow terminals
     for c in ["retriever", *cols, *answer_cols]:
-        table.add_column(c, justify="right")
+        table.add_column(short.get(c, c), justify="right")
     for label, m in data["retrievers"].items():
         table.add_row(label, *("–" if m.get(c) is None else f"{m[c]:.3f}" for c in cols),
                       *("–" if m.get(c) is None else f"{m[c]:.3f} (n={m.get(f'{c}_n')})" for c in answer_cols))
+    oracle = data.get("oracle")
+    if oracle:  # not a retriever: the per-query best, the headroom above the best single one
+        table.add_row("oracle", *("–" if oracle.get(c) is None else f"{oracle[c]:.3f}" for c in cols), style="dim")
     console.print(table)
+    if oracle:
+        console.print(f"[dim]oracle row: per-query best of {', '.join(oracle['of'])}; NDCG@10 headroom {oracle['headroom']['delta']:+.3f} "
+                      f"over {oracle['headroom']['best_retriever']}[/dim]")
+    for name, segments in data.get("segments", {}).items():
+        headers, rows = pivot_table(segments)
+        seg_table = Table(title=f"NDCG@10 by {name} (mean [95 % CI])", title_justify="left")
+        for c in headers:
+            seg_table.add_column(c, justify="right")
+        for row in rows:
+            seg_table.add_row(*(str(c) for c in row))
+        console.print(seg_table)
     for d in data["deltas"]:
         if d["metric"] in ("ndcg@10", "ndcg@10_condensed"):
             name = "NDCG@10" if d["metric"] == "ndcg@10" else "NDCG@10 condensed"

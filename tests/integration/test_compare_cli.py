@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -22,14 +23,18 @@ def jobrag(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def beir(tmp_path_factory) -> Path:
-    """Queries about sample listings with graded qrels, and a 60-listing corpus file."""
+    """Queries about sample listings (with a `style` and a `kind` field) with graded qrels, a 60-listing corpus file and
+    the same listings split over two files (40 + 20)."""
     root = tmp_path_factory.mktemp("beir")
     rows = [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines()[:60]]
     (root / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (root / "part_a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:40]))
+    (root / "part_b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[40:]))
     (root / "qrels").mkdir()
     queries, qrels = [], ["query-id\tcorpus-id\tscore"]
     for i, r in enumerate(rows[:12]):
-        queries.append({"_id": f"q{i}", "text": f"{r['title'].lower()} in {r['location']}"})
+        queries.append({"_id": f"q{i}", "text": f"{r['title'].lower()} in {r['location']}", "style": ("keyword", "natural")[i % 2],
+                        "kind": "early" if i < 4 else "late"})
         qrels.append(f"q{i}\t{r['id']}\t2")
         same = [o for o in rows if o["title"].split()[-1] == r["title"].split()[-1] and o["id"] != r["id"]][:2]
         qrels += [f"q{i}\t{o['id']}\t1" for o in same]
@@ -45,8 +50,10 @@ def beir(tmp_path_factory) -> Path:
 def test_compare_writes_every_file_with_the_documented_schema(beir: Path, tmp_path: Path) -> None:
     env = {"JOBRAG_HOME": str(tmp_path / "home")}
     out = tmp_path / "report"
-    proc = jobrag("compare", "--queries", str(beir), "--corpus", str(beir / "corpus.jsonl"), "--retriever", "base=dense",
-                  "--retriever", "bm25=bm25", "--retriever", "hyb=hybrid:sentence-transformers/all-MiniLM-L6-v2", "--out", str(out), env=env)
+    corpora = [beir / "part_a.jsonl", beir / "part_b.jsonl"]  # two files, one pool
+    proc = jobrag("compare", "--queries", str(beir), "--corpus", str(corpora[0]), "--corpus", str(corpora[1]), "--retriever", "base=dense",
+                  "--retriever", "bm25=bm25", "--retriever", "hyb=hybrid:sentence-transformers/all-MiniLM-L6-v2", "--segment-by", "kind",
+                  "--out", str(out), env=env)
     assert proc.returncode == 0, proc.stderr
     assert {p.name for p in out.iterdir()} == {"per_query.csv", "summary.json", "summary.md", "report.html", "manifest.json"}
     data = json.loads((out / "summary.json").read_text())
@@ -55,15 +62,43 @@ def test_compare_writes_every_file_with_the_documented_schema(beir: Path, tmp_pa
         assert {"ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@3", "hit@10", "map@100", "ms_per_query"} <= set(m)
         assert 0 < m["ndcg@10"] <= 1 and m["hit@10"] > 0.5
         assert 0 < m["judged@10"] < 1 and m["ndcg@10"] <= m["ndcg@10_condensed"] <= 1  # judgments_all.tsv: pool-bias columns
+        assert m["ms_per_query"] > 0
+    assert data["retrievers"]["bm25"]["model_size_mb"] is None
+    assert all(80 < data["retrievers"][label]["model_size_mb"] < 95 for label in ("base", "hyb"))  # MiniLM's packaged copy
+    oracle = data["oracle"]
+    assert oracle["spec"] == "oracle (per-query best)" and oracle["of"] == ["base", "bm25", "hyb"] and oracle["n"] == 12
+    assert all(oracle[k] >= max(m[k] for m in data["retrievers"].values()) - 1e-9 for k in ("ndcg@10", "mrr@10", "recall@100", "map@100"))
+    assert oracle["headroom"]["delta"] >= 0 and "ms_per_query" not in oracle
+    style, kind = data["segments"]["style"], data["segments"]["kind"]
+    assert {v: s["n"] for v, s in style.items()} == {"keyword": 6, "natural": 6} and {v: s["n"] for v, s in kind.items()} == {"early": 4, "late": 8}
+    for seg in (*style.values(), *kind.values()):
+        assert set(seg["retrievers"]) == {"base", "bm25", "hyb"} and seg["oracle"]["ndcg@10"] is not None
+        assert [d["metric"] for d in seg["deltas"]] == ["ndcg@10", "ndcg@10_condensed"] * 3  # pooled judgments: condensed too
+        lo, hi = seg["retrievers"]["base"]["ndcg@10_ci95"]
+        assert lo <= seg["retrievers"]["base"]["ndcg@10"] <= hi and all(d["n"] == seg["n"] for d in seg["deltas"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["corpus"] == [str(p) for p in corpora] and manifest["segment_by"] == ["style", "kind"]
+    inputs = manifest["inputs"]
+    assert [c["sha256"] for c in inputs["corpus"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in corpora]
+    assert inputs["queries"]["sha256"] == hashlib.sha256((beir / "queries.jsonl").read_bytes()).hexdigest() and inputs["qrels"]["sha256"]
+    assert manifest["versions"]["sentence-transformers"] and manifest["versions"]["chromadb"] and "jobrag" in manifest["versions"]
+    assert manifest["code"] is None or (len(manifest["code"]["commit"]) == 40 and isinstance(manifest["code"]["dirty"], bool))
+    md = (out / "summary.md").read_text()
+    assert "| oracle (per-query best) |" in md and "### NDCG@10 by style (mean [95 % CI])" in md and "## By kind" in md
+    assert "oracle row: per-query best of base, bm25, hyb" in proc.stdout and "NDCG@10 by style" in proc.stdout
+    size = f"{data['retrievers']['base']['model_size_mb']:.3f}"
+    assert "ms/query" in proc.stdout and "size MB" in proc.stdout and proc.stdout.count(size) == 2  # the dense and the hybrid row
     assert len(data["deltas"]) == 3 * 7 and {"a", "b", "metric", "delta", "ci95", "p_value", "wins", "ties", "losses"} <= set(data["deltas"][0])
     assert any("not in the corpus" in n for n in data["notes"]) and any("no relevant document" in n for n in data["notes"])
     rows = list(csv.DictReader((out / "per_query.csv").open()))
     assert len(rows) == 12 and "base:ndcg@10" in rows[0] and "hyb:top10" in rows[0] and "bm25:ndcg@10_condensed" in rows[0]
+    assert rows[0]["segment:style"] == "keyword" and rows[0]["segment:kind"] == "early" and rows[0]["base:map@100"] and rows[0]["hyb:recall@100"]
     assert "NDCG@10" in proc.stdout and "report:" in proc.stdout
     page = (out / "report.html").read_text()
     assert page.count('class="histogram"') == 3  # one per pair of retrievers
     assert page.count('class="projection"') == 1  # one per embedding model (base and hyb share MiniLM)
     assert 'class="whisker"' in page and "<script src" not in page and "<link" not in page
+    assert "<h2>By style</h2>" in page and "<td>oracle (per-query best)</td>" in page
     assert "answers" not in data  # no --answers: no answer columns
 
 
@@ -77,6 +112,16 @@ def test_compare_bad_inputs_are_clear(beir: Path, tmp_path: Path) -> None:
     (empty / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n")
     proc = jobrag("compare", "--queries", str(empty), "--corpus", str(beir / "corpus.jsonl"), "--retriever", "b=bm25", env=env)
     assert proc.returncode == 2 and "no query" in proc.stderr
+    (tmp_path / "clash.jsonl").write_text((beir / "part_b.jsonl").read_text().splitlines()[0] + "\n")
+    clash = jobrag("compare", "--queries", str(beir), "--corpus", str(beir / "part_b.jsonl"), "--corpus", str(tmp_path / "clash.jsonl"),
+                   "--retriever", "b=bm25", env=env)
+    listing_id = json.loads((tmp_path / "clash.jsonl").read_text())["id"]
+    assert clash.returncode == 2 and "Traceback" not in clash.stderr
+    assert f"listing id '{listing_id}' is in both {beir / 'part_b.jsonl'} and {tmp_path / 'clash.jsonl'}" in clash.stderr
+    no_field = jobrag("compare", "--queries", str(beir), "--retriever", "b=bm25", "--segment-by", "seniority", env=env)
+    assert no_field.returncode == 2 and "--segment-by seniority: no query" in no_field.stderr and "kind, style" in no_field.stderr
+    reserved = jobrag("compare", "--queries", str(beir), "--retriever", "oracle=bm25", env=env)
+    assert reserved.returncode == 2 and "'oracle' is reserved" in reserved.stderr
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +169,26 @@ def test_compare_answers_judged_by_a_server_on_localhost(beir: Path, shared_home
     assert "127.0.0.1" in answers["judge"] and json.loads((out / "manifest.json").read_text())["answers"]["ragas"]
     rows = list(csv.DictReader((out / "per_query.csv").open()))
     assert rows[0]["base:faithfulness"] and rows[0]["base:cited"]
+
+
+def test_compare_on_a_gen_pairs_dir_breaks_down_by_its_styles(beir: Path, shared_home: Path, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in (beir / "corpus.jsonl").read_text().splitlines()]
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    queries = {f"g{i}": f"{r['title'].lower()} job" for i, r in enumerate(rows[:8])}
+    split = {"queries": queries, "corpus": {r["id"]: r["title"] for r in rows[:8]}, "relevant_docs": {f"g{i}": [r["id"]] for i, r in enumerate(rows[:8])},
+             "mode": "text"}
+    (pairs / "test.json").write_text(json.dumps(split))
+    (pairs / "styles.json").write_text(json.dumps({q: ("keyword", "template")[i % 3 == 0] for i, q in enumerate(queries)}))
+    out = tmp_path / "report"
+    proc = jobrag("compare", "--queries", str(pairs), "--corpus", str(beir / "part_a.jsonl"), "--corpus", str(beir / "part_b.jsonl"),
+                  "--retriever", "base=dense", "--retriever", "bm25=bm25", "--no-projection", "--out", str(out), env={"JOBRAG_HOME": str(shared_home)})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "summary.json").read_text())
+    assert data["n_queries"] == 8 and {v: s["n"] for v, s in data["segments"]["style"].items()} == {"keyword": 5, "template": 3}
+    assert data["oracle"]["ndcg@10"] >= max(m["ndcg@10"] for m in data["retrievers"].values())
+    inputs = json.loads((out / "manifest.json").read_text())["inputs"]
+    assert inputs["queries"]["path"] == str(pairs / "test.json") and inputs["styles"]["sha256"] == hashlib.sha256((pairs / "styles.json").read_bytes()).hexdigest()
 
 
 def test_compare_answer_options_are_checked(beir: Path, tmp_path: Path) -> None:
