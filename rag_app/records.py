@@ -33,24 +33,29 @@ def listing_id_of(node: Any) -> str:
     return str(node.metadata.get(LISTING_ID, node.node_id))
 
 
-class JobListing(BaseModel):
-    """One normalised job posting. Text fields are already cleaned (no HTML, entities unescaped)."""
+class ListingFacts(BaseModel):
+    """The facts every listing record shows: what its header line is made of."""
 
     id: str
     title: str
-    description: str
     company: str | None = None
     location: str | None = None
     salary: str | None = None
     work_type: str | None = None
+
+    def header(self) -> str:
+        """`Title | Company | Location | Pay | Work type`, skipping empty fields (the line every chunk is embedded with)."""
+        return header_line(self)
+
+
+class JobListing(ListingFacts):
+    """One normalised job posting. Text fields are already cleaned (no HTML, entities unescaped)."""
+
+    description: str
     experience_level: str | None = None
     skills: list[str] = Field(default_factory=list)
     url: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
-
-    def header(self) -> str:
-        """`Title | Company | Location | Pay | Work type`, skipping empty fields."""
-        return header_line(self)
 
     def document_text(self, max_chars: int = DOCUMENT_CHARS) -> str:
         """What a model sees for this listing in training and evaluation: the header, a blank line, the description."""
@@ -110,24 +115,14 @@ class IngestSummary(BaseModel):
         return done / self.seconds if self.seconds > 0 else 0.0
 
 
-class SourceListing(BaseModel):
+class SourceListing(ListingFacts):
     """A retrieved listing as shown with an answer: its best-matching chunk and the retriever's score."""
 
     rank: int
-    id: str
-    title: str
-    company: str | None = None
-    location: str | None = None
-    salary: str | None = None
-    work_type: str | None = None
     score: float
     chunk: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     unmet: list[str] = Field(default_factory=list, description="Understood constraints this listing misses (a closest match).")
-
-    def header(self) -> str:
-        """The same header line the listing was embedded with."""
-        return header_line(self)
 
 
 class Constraint(BaseModel):
