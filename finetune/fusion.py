@@ -3,7 +3,7 @@
 The val split (queries, corpus, relevant docs) is held in memory: the corpus is encoded with the trained model (dense
 scores as the dense retriever reports them, `rag_app.fusion.dense_score` of the cosine) and indexed with the same bm25s
 setup as the serving BM25 index (llama-index's BM25Retriever, English stemming and stopwords). Each query's two lists are
-cut at `candidate_k` listings, fused by `rag_app.fusion.Fusion.rank` (the hybrid retriever's own code) for every
+cut at `candidate_k` listings (`retrieval.fusion_depth`, the convex range depth), fused by `rag_app.fusion.Fusion.rank` (the hybrid retriever's own code) for every
 candidate weight of both methods, and scored with sentence-transformers' InformationRetrievalEvaluator (the val metric
 `jobrag finetune` reports). The best (method, weight) is recommended; ties go to rrf, then to the weight nearest 0.5.
 
@@ -59,7 +59,7 @@ def tune(model: Any, split: IRSplit, candidate_k: int = 50, rrf_k: int = 60, gri
     top_k = max(evaluator.ndcg_at_k)
     candidates: dict[str, dict[str, float]] = {}
     for method in FUSION_MODES:
-        base = Fusion(method, rrf_k=rrf_k)
+        base = Fusion(method, rrf_k=rrf_k, depth=candidate_k)
         candidates[method] = {}
         for weight in grid:
             fusion = with_weight(base, weight)
@@ -69,7 +69,7 @@ def tune(model: Any, split: IRSplit, candidate_k: int = 50, rrf_k: int = 60, gri
             candidates[method][f"{weight:g}"] = float(evaluator.compute_metrics(results)["ndcg@k"][10])
     method, weight = max(((m, float(w)) for m in FUSION_MODES for w in candidates[m]),
                          key=lambda mw: (candidates[mw[0]][f"{mw[1]:g}"], mw[0] == "rrf", -abs(mw[1] - 0.5)))
-    best = with_weight(Fusion(method, rrf_k=rrf_k), weight)
+    best = with_weight(Fusion(method, rrf_k=rrf_k, depth=candidate_k), weight)
     info = {"queries": len(qids), "corpus": len(split.corpus), **(split_info or {})}
     choice = FusionChoice(method=best.method, alpha=best.alpha, dense_weight=best.dense_weight, bm25_weight=best.bm25_weight, rrf_k=rrf_k,
                           metric=f"val {METRIC}", value=candidates[method][f"{weight:g}"], candidates=candidates, candidate_k=candidate_k,

@@ -4,6 +4,8 @@ Two methods (`retrieval.fusion`):
 - `rrf`: weighted reciprocal-rank fusion, sum of w / (k + rank) over the lists a listing is in.
 - `convex`: per query, each list's scores are min-max normalised over its own candidates (best 1, worst 0), then
   alpha * dense + (1 - alpha) * bm25; a listing missing from a list gets that list's minimum (0).
+  The range is set by each list's top `depth` candidates (`retrieval.fusion_depth`, the depth it was tuned at); deeper
+  candidates score below 0. So the head fuses the same in chat (50 candidates) and in a 500-deep `compare`.
 
 Min-max rather than z-score: a list is a short head of candidates (candidate_k listings, BM25 often fewer), where a
 mean and deviation are unstable and BM25's heavy tail makes one outlier set the scale; min-max maps both lists onto [0, 1]
@@ -47,18 +49,22 @@ def dense_score(cosine: float) -> float:
     return math.exp(cosine - 1.0)
 
 
-def minmax(ranking: Ranking) -> dict[str, float]:
-    """Scores mapped onto [0, 1] over this list (best 1, worst 0); a list of one score (or all equal) maps to 1."""
-    if not ranking:
+def minmax(ranking: Ranking, head: int | None = None) -> dict[str, float]:
+    """Scores mapped so that the best of the list's first `head` (default all) is 1 and their worst 0 (candidates
+    further down fall below 0); a range of one score (or all equal) maps it to 1, anything below it to 0."""
+    top = ranking[:head] if head else ranking
+    if not top:
         return {}
-    lo, hi = min(s for _, s in ranking), max(s for _, s in ranking)
-    return {lid: (s - lo) / (hi - lo) if hi > lo else 1.0 for lid, s in ranking}
+    lo, hi = min(s for _, s in top), max(s for _, s in top)
+    return {lid: (s - lo) / (hi - lo) if hi > lo else float(s >= lo) for lid, s in ranking}
 
 
-def convex(dense: Ranking, bm25: Ranking, alpha: float) -> dict[str, float]:
-    """alpha * minmax(dense) + (1 - alpha) * minmax(bm25); a listing missing from a list gets its minimum, 0."""
-    d, b = minmax(dense), minmax(bm25)
-    return {lid: alpha * d.get(lid, 0.0) + (1 - alpha) * b.get(lid, 0.0) for lid in {**d, **b}}
+def convex(dense: Ranking, bm25: Ranking, alpha: float, head: int | None = None) -> dict[str, float]:
+    """alpha * minmax(dense) + (1 - alpha) * minmax(bm25); a listing missing from a list gets that list's minimum
+    (0 when the list is no deeper than `head`)."""
+    d, b = minmax(dense, head), minmax(bm25, head)
+    d_floor, b_floor = min(d.values(), default=0.0), min(b.values(), default=0.0)
+    return {lid: alpha * d.get(lid, d_floor) + (1 - alpha) * b.get(lid, b_floor) for lid in {**d, **b}}
 
 
 def rrf(rankings: list[tuple[Ranking, float]], k: int) -> dict[str, float]:
@@ -80,15 +86,16 @@ class Fusion:
     bm25_weight: float = 1.0
     rrf_k: int = 60
     source: str = "settings"
+    depth: int | None = None  # convex: candidates per list that set its min-max range (None: all)
 
     @classmethod
     def from_settings(cls, rs: RetrievalSettings, source: str = "settings") -> Fusion:
-        return cls(rs.fusion or "rrf", rs.fusion_alpha, rs.dense_weight, rs.bm25_weight, rs.rrf_k, source)
+        return cls(rs.fusion or "rrf", rs.fusion_alpha, rs.dense_weight, rs.bm25_weight, rs.rrf_k, source, rs.fusion_depth)
 
     def fuse(self, dense: Ranking, bm25: Ranking) -> dict[str, float]:
         """Fused score per listing, dense listings first in insertion order (ties keep the dense order)."""
         if self.method == "convex":
-            return convex(dense, bm25, self.alpha)
+            return convex(dense, bm25, self.alpha, self.depth)
         return rrf([(dense, self.dense_weight), (bm25, self.bm25_weight)], self.rrf_k)
 
     def rank(self, dense: Ranking, bm25: Ranking, top_k: int) -> Ranking:
@@ -113,12 +120,13 @@ class FusionChoice(BaseModel):
     value: float = Field(description="Its value for the recommended method and weight.")
     candidates: dict[str, dict[str, float]] = Field(description="method -> candidate weight (convex: alpha; rrf: dense weight, "
                                                                 "BM25 weight = 1 - it) -> val metric.")
-    candidate_k: int = Field(description="Listings per retriever the lists were min-max normalised and fused over.")
+    candidate_k: int = Field(description="Listings per retriever the lists were cut at (and min-max normalised over): the "
+                                         "convex range depth the model's hybrid retrievers use.")
     split: dict[str, Any] = Field(default_factory=dict, description="The val split it came from: data name, dir, file hash, sizes.")
     seconds: float = 0.0
 
     def fusion(self, source: str = "") -> Fusion:
-        return Fusion(self.method, self.alpha, self.dense_weight, self.bm25_weight, self.rrf_k, source or "fusion.json")
+        return Fusion(self.method, self.alpha, self.dense_weight, self.bm25_weight, self.rrf_k, source or "fusion.json", self.candidate_k)
 
     def write(self, model_dir: Path) -> Path:
         path = Path(model_dir) / FUSION_FILE

@@ -105,6 +105,8 @@ class RetrievalSettings(BaseModel):
                                       "fusion.json `jobrag finetune` wrote next to the model when there is one, else rrf. Set it to pin "
                                       "the method and these settings' weights.")
     fusion_alpha: float = Field(0.5, ge=0, le=1, description="hybrid, fusion=convex: weight of the dense score (1 - alpha: BM25).")
+    fusion_depth: int = Field(50, ge=1, description="hybrid, fusion=convex: each list's top N candidates set its min-max range (deeper "
+                              "ones score below 0), so a deep `compare` fuses the head as chat does; `jobrag finetune` tunes at this depth.")
     rerank_model: str = Field(DEFAULT_RERANKER, description="Cross-encoder of a spec ending in +rerank (no model named): hub name, or a "
                               "local dir from `jobrag train-reranker` (offline machines).")
     rerank_depth: int = Field(30, ge=1, description="+rerank: listings of the first stage re-scored by the cross-encoder (header + first "

@@ -130,7 +130,7 @@ def _tune_fusion(out: Path, data: TrainingData, pairs: Path, settings: Any) -> N
 
     rs = settings.retrieval
     info = {"data": data.name, "split": "val", "dir": str(pairs), "file_sha256_16": card.file_hashes(pairs).get("val.json")}
-    choice = tune_saved(out, data.val, rs.candidate_k, rs.rrf_k, info, settings.embedding.device)
+    choice = tune_saved(out, data.val, rs.fusion_depth, rs.rrf_k, info, settings.embedding.device)
     card.append_fusion(out, choice)
     best = choice.fusion().label()
     console.print(kv_table(f"hybrid fusion tuned on val ({choice.split['queries']} queries) -> {out / 'fusion.json'}",

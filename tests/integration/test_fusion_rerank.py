@@ -87,7 +87,7 @@ def test_hybrid_uses_the_models_fusion_json_unless_settings_pin_one(factory, mod
         wide = factory.settings.retrieval.candidate_k  # the hybrid fuses lists this deep
         dense, bm25 = ([(h.node.metadata["listing_id"], h.score) for h in factory.build(kind, top_k=wide).retrieve(query)]
                        for kind in ("dense", "bm25"))
-        expected = Fusion("convex", alpha=0.3).rank(dense, bm25, 3)
+        expected = Fusion("convex", alpha=0.3, depth=50).rank(dense, bm25, 3)
         got = hybrid.retrieve(query)
         assert [(i, pytest.approx(s)) for i, s in expected] == list(zip(ids(got), [h.score for h in got]))
         pinned = RetrieverFactory(factory.settings.model_copy(update={"retrieval": factory.settings.retrieval.model_copy(

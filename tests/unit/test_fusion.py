@@ -39,6 +39,16 @@ def test_convex_orders_a_hand_made_case_by_alpha() -> None:
     assert rrf([(DENSE, 1.0), (BM25, 1.0)], 60) == pytest.approx({"a": 1 / 61 + 1 / 63, "b": 1 / 62, "c": 1 / 63 + 1 / 61, "d": 1 / 62})
 
 
+def test_deeper_candidates_fall_below_the_head_range_and_leave_the_head_alone() -> None:
+    deep_dense, deep_bm25 = [*DENSE, ("e", 0.30)], [*BM25, ("f", 1.0)]
+    assert minmax(deep_dense, head=3) == pytest.approx({"a": 1.0, "b": 0.75, "c": 0.0, "e": -0.5})
+    shallow, deep = convex(DENSE, BM25, 0.6, head=3), convex(deep_dense, deep_bm25, 0.6, head=3)
+    assert {k: deep[k] for k in "ac"} == pytest.approx({k: shallow[k] for k in "ac"})  # in both lists: unchanged
+    assert deep["b"] == pytest.approx(0.6 * 0.75 + 0.4 * -0.1)  # missing from BM25: that deeper list's minimum, f's -0.1
+    assert deep["e"] < 0 and deep["f"] < 0
+    assert minmax([("x", 2.0), ("y", 2.0), ("z", 1.0)], head=2) == {"x": 1.0, "y": 1.0, "z": 0.0}  # no range: the head is 1
+
+
 def test_fusion_from_settings_and_labels() -> None:
     assert Fusion.from_settings(RetrievalSettings()).method == "rrf"  # unset: today's RRF
     f = Fusion.from_settings(RetrievalSettings(fusion="convex", fusion_alpha=0.7))
