@@ -56,3 +56,17 @@ def write(out_dir: Path, run: TrainingRun, data_name: str, data_dir: Path | None
                f"{metrics_table(run.before, run.after)}\n")
     card.write_text((card.read_text(encoding="utf-8") if card.exists() else "") + section, encoding="utf-8")
     return manifest
+
+
+def append_fusion(out_dir: Path, choice: Any) -> None:
+    """Add the tuned hybrid fusion (a `rag_app.fusion.FusionChoice`, also in fusion.json) to the model card."""
+    rows = ["| weight | " + " | ".join(choice.candidates) + " |", "|---|" + "---|" * len(choice.candidates)]
+    weights = list(next(iter(choice.candidates.values())))
+    rows += [f"| {w} | " + " | ".join(f"{choice.candidates[m][w]:.4f}" for m in choice.candidates) + " |" for w in weights]
+    best = f"convex, alpha {choice.alpha:g}" if choice.method == "convex" else f"rrf, dense {choice.dense_weight:g} / BM25 {choice.bm25_weight:g}"
+    section = (f"\n\n## jobrag: hybrid fusion\n\nTuned on the val split ({choice.split.get('queries')} queries, {choice.split.get('corpus')} "
+               f"listings): **{best}** ({choice.metric} {choice.value:.4f}); `hybrid:` retrievers over this model use it unless "
+               f"`retrieval.fusion` is set. {choice.metric.capitalize()} per candidate weight (convex: alpha; rrf: dense weight, BM25 = 1 - it):\n\n"
+               + "\n".join(rows) + "\n")
+    card = out_dir / "README.md"
+    card.write_text((card.read_text(encoding="utf-8") if card.exists() else "") + section, encoding="utf-8")

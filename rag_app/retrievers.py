@@ -1,8 +1,9 @@
-"""Retrievers over listings, as llama-index `BaseRetriever`s: dense (Chroma), bm25 (bm25s), hybrid (weighted RRF).
+"""Retrievers over listings, as llama-index `BaseRetriever`s: dense (Chroma), bm25 (bm25s), hybrid (RRF or convex fusion).
 
 All three return one `NodeWithScore` per listing: the listing's best-scoring chunk, carrying the listing metadata.
 Spec strings build any of them on demand (`dense:MODEL`, `bm25`, `bm25:MODEL`, `hybrid:MODEL`), so two can run side
-by side; `retrieval.mode` picks the default.
+by side; `retrieval.mode` picks the default. `+rerank[:CE_MODEL]` re-scores the top listings with a cross-encoder
+(rag_app.rerank), `+understand` applies the constraints understood from each question (rag_app.constrained).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag_app.errors import ConfigError
 from rag_app.filters import ListingFilters
+from rag_app.fusion import Fusion, fusion_for
 from rag_app.records import BOOKKEEPING_KEYS, CHUNK_INDEX, HEADER, LISTING_ID, listing_id_of
 from rag_app.settings import RETRIEVER_MODES
 from rag_app.store import pages
@@ -129,42 +132,65 @@ class BM25ListingRetriever(BaseRetriever):
 
 
 class HybridRetriever(BaseRetriever):
-    """Weighted reciprocal-rank fusion of a dense and a BM25 listing ranking: sum of w / (k + rank)."""
+    """Fusion of a dense and a BM25 listing ranking (rag_app.fusion): weighted reciprocal-rank fusion, or a convex
+    combination of min-max normalised scores; `fusion` defaults to the settings' (RRF unless retrieval.fusion says)."""
 
-    def __init__(self, dense: DenseRetriever, bm25: BM25ListingRetriever, settings: RetrievalSettings) -> None:
+    def __init__(self, dense: DenseRetriever, bm25: BM25ListingRetriever, settings: RetrievalSettings, fusion: Fusion | None = None) -> None:
         super().__init__()
         self.dense, self.bm25, self.settings = dense, bm25, settings
+        self.fusion = fusion or Fusion.from_settings(settings)
 
     @property
     def filters(self) -> ListingFilters:
         return self.dense.filters
 
     def with_filters(self, filters: ListingFilters) -> HybridRetriever:
-        return HybridRetriever(self.dense.with_filters(filters), self.bm25.with_filters(filters), self.settings)
+        return HybridRetriever(self.dense.with_filters(filters), self.bm25.with_filters(filters), self.settings, self.fusion)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        s = self.settings
-        fused: dict[str, float] = {}
         chunk: dict[str, NodeWithScore] = {}
-        for hits, weight in ((self.dense.retrieve(query_bundle), s.dense_weight), (self.bm25.retrieve(query_bundle), s.bm25_weight)):
-            for rank, hit in enumerate(hits, start=1):
-                lid = listing_id_of(hit)
-                fused[lid] = fused.get(lid, 0.0) + weight / (s.rrf_k + rank)
-                chunk.setdefault(lid, hit)  # dense first: its chunk is the passage that matched
-        order = sorted(fused, key=lambda lid: fused[lid], reverse=True)[: s.top_k]
-        return [NodeWithScore(node=chunk[lid].node, score=fused[lid]) for lid in order]
+        rankings = []
+        for hits in (self.dense.retrieve(query_bundle), self.bm25.retrieve(query_bundle)):
+            rankings.append([(listing_id_of(hit), float(hit.score or 0.0)) for hit in hits])
+            for hit in hits:
+                chunk.setdefault(listing_id_of(hit), hit)  # dense first: its chunk is the passage that matched
+        return [NodeWithScore(node=chunk[lid].node, score=score) for lid, score in self.fusion.rank(*rankings, self.settings.top_k)]
 
 
 UNDERSTAND = "+understand"  # spec suffix: apply the constraints understood from each question (rag_app.constrained)
+RERANK = "+rerank"  # spec suffix, optionally `:CE_MODEL`: re-score the top listings with a cross-encoder (rag_app.rerank)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed retriever spec: `KIND[:MODEL][+rerank[:CE_MODEL]][+understand]`."""
+
+    kind: str
+    model: str | None = None
+    rerank: bool = False
+    rerank_model: str | None = None  # None with rerank: retrieval.rerank_model
+    understand: bool = False
+
+    @classmethod
+    def parse(cls, spec: str) -> Spec:
+        """Raises ConfigError listing the valid forms."""
+        rest, understand = spec.removesuffix(UNDERSTAND), spec.endswith(UNDERSTAND)
+        at = rest.rfind(RERANK)
+        rerank = at >= 0 and rest[at + len(RERANK):][:1] in ("", ":")
+        rerank_model = (rest[at + len(RERANK) + 1:] or None) if rerank else None
+        rest = rest[:at] if rerank else rest
+        kind, _, model = rest.partition(":")
+        if kind not in RETRIEVER_MODES:
+            raise ConfigError(f"unknown retriever spec {spec!r}; valid: dense[:MODEL], bm25[:MODEL], hybrid[:MODEL], each optionally "
+                              f"followed by {RERANK}[:CE_MODEL] and then {UNDERSTAND} (MODEL = hub name or local dir; default "
+                              f"embedding.model; CE_MODEL = a cross-encoder, default retrieval.rerank_model)")
+        return cls(kind, model or None, rerank, rerank_model, understand)
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
-    """'dense:MODEL' -> ('dense', 'MODEL'); 'bm25+understand' -> ('bm25', None). Raises ConfigError listing the valid forms."""
-    mode, _, model = spec.removesuffix(UNDERSTAND).partition(":")
-    if mode not in RETRIEVER_MODES:
-        raise ConfigError(f"unknown retriever spec {spec!r}; valid: dense[:MODEL], bm25[:MODEL], hybrid[:MODEL], each optionally "
-                          f"followed by {UNDERSTAND} (MODEL = hub name or local dir; default embedding.model)")
-    return mode, model or None
+    """'dense:MODEL' -> ('dense', 'MODEL'); 'bm25+rerank+understand' -> ('bm25', None). Raises ConfigError listing the valid forms."""
+    parsed = Spec.parse(spec)
+    return parsed.kind, parsed.model
 
 
 class RetrieverFactory:
@@ -202,11 +228,15 @@ class RetrieverFactory:
         """The retriever a spec names; with `understand` (or a `+understand` spec) it applies the constraints understood
         from each question (chat, the UI and the API pass `retrieval.understand`)."""
         spec = spec or self.settings.retrieval.mode
-        retriever = self._plain(spec, filters, top_k)
-        if understand or spec.endswith(UNDERSTAND):
+        parsed = Spec.parse(spec)
+        if parsed.rerank:
+            retriever = self._reranked(spec, parsed, filters, top_k)
+        else:
+            retriever = self._plain(spec, filters, top_k)
+        if understand or parsed.understand:
             from rag_app.constrained import ConstrainedRetriever, DenseRelevance
 
-            model = parse_spec(spec)[1]
+            model = parsed.model
             relevance = DenseRelevance(self.collection(model), self.embedder(model))
             rs = self.settings.retrieval
             return ConstrainedRetriever(retriever, top_k or rs.top_k, relevance, rs.understand_margin, rs.understand_reference_rank)
@@ -223,7 +253,19 @@ class RetrieverFactory:
         if kind == "dense":
             return self._dense(collection, model, rs).with_filters(filters)
         wide = rs.model_copy(update={"top_k": max(rs.top_k, rs.candidate_k)})  # fuse deeper lists than we return
-        return HybridRetriever(self._dense(collection, model, wide), self._bm25(collection.name, wide), rs).with_filters(filters)
+        fusion = fusion_for(rs, model or self.settings.embedding.model)
+        return HybridRetriever(self._dense(collection, model, wide), self._bm25(collection.name, wide), rs, fusion).with_filters(filters)
+
+    def _reranked(self, spec: str, parsed: Spec, filters: ListingFilters | None, top_k: int | None) -> BaseRetriever:
+        """The spec's first stage, `rerank_depth` listings deep, re-scored by the cross-encoder (loaded once per model)."""
+        from rag_app.rerank import CrossEncoderScorer, RerankRetriever, first_chunks
+
+        rs = self.settings.retrieval
+        name = parsed.rerank_model or rs.rerank_model
+        scorer = self._shared(f"rerank:{name}", 0.0, lambda: CrossEncoderScorer.load(name, self.settings.embedding.device))
+        k = top_k or rs.top_k
+        inner = self._plain(spec, filters, max(k, rs.rerank_depth))
+        return RerankRetriever(inner, scorer, first_chunks(self.collection(parsed.model)), k, rs.rerank_depth)
 
     def _dense(self, collection: Collection, model: str | None, rs: RetrievalSettings) -> DenseRetriever:
         index = self._shared(f"dense:{collection.name}", 0.0, lambda: DenseRetriever.over(collection, self.embedder(model), rs).index)

@@ -21,6 +21,7 @@ from rag_app.filters import ListingFilters
 EmbeddingMode = Literal["sentence-transformers", "openai"]
 StoreMode = Literal["persistent", "http"]
 RetrieverMode = Literal["dense", "bm25", "hybrid"]
+FusionMode = Literal["rrf", "convex"]
 LLMMode = Literal["local", "openai", "none"]
 LossName = Literal["mnrl", "cached-mnrl", "cosent", "contrastive", "triplet"]
 JudgeMode = Literal["none", "openai"]
@@ -28,11 +29,13 @@ AnswerStyle = Literal["auto", "cited", "evidence"]
 EMBEDDING_MODES: tuple[str, ...] = get_args(EmbeddingMode)
 STORE_MODES: tuple[str, ...] = get_args(StoreMode)
 RETRIEVER_MODES: tuple[str, ...] = get_args(RetrieverMode)
+FUSION_MODES: tuple[str, ...] = get_args(FusionMode)
 LLM_MODES: tuple[str, ...] = get_args(LLMMode)
 LOSSES: tuple[str, ...] = get_args(LossName)
 JUDGE_MODES: tuple[str, ...] = get_args(JudgeMode)
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 DEFAULT_LLM_PROMPT = """Write {n} different search queries that a job seeker might type to find the job posting below.
 Vary them: search-box keywords, a first-person request, an abbreviation or paraphrase of the role, skills or duties,
 and a constraint the posting meets (place, remote, pay, schedule, seniority). Never copy the job title verbatim and
@@ -97,6 +100,17 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0, description="hybrid: weight of the dense ranking in reciprocal-rank fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="hybrid: weight of the BM25 ranking in reciprocal-rank fusion.")
     rrf_k: int = Field(60, ge=1, description="hybrid: the k constant of reciprocal-rank fusion.")
+    fusion: FusionMode | None = Field(None, description="hybrid: rrf (weighted reciprocal-rank fusion: dense_weight, bm25_weight, rrf_k) or "
+                                      "convex (fusion_alpha * min-max dense score + (1 - fusion_alpha) * min-max BM25 score). null: the "
+                                      "fusion.json `jobrag finetune` wrote next to the model when there is one, else rrf. Set it to pin "
+                                      "the method and these settings' weights.")
+    fusion_alpha: float = Field(0.5, ge=0, le=1, description="hybrid, fusion=convex: weight of the dense score (1 - alpha: BM25).")
+    fusion_depth: int = Field(50, ge=1, description="hybrid, fusion=convex: each list's top N candidates set its min-max range (deeper "
+                              "ones score below 0), so a deep `compare` fuses the head as chat does; `jobrag finetune` tunes at this depth.")
+    rerank_model: str = Field(DEFAULT_RERANKER, description="Cross-encoder of a spec ending in +rerank (no model named): hub name, or a "
+                              "local dir from `jobrag train-reranker` (offline machines).")
+    rerank_depth: int = Field(30, ge=1, description="+rerank: listings of the first stage re-scored by the cross-encoder (header + first "
+                              "chunk); the rest keep their order below them.")
     understand: bool = Field(True, description="Apply the constraints understood from each question (place, remote, pay floor, employment, "
                                                "seniority) as filters in chat, the UI and the API; the closest other matches fill in, "
                                                "each with what it misses.")
@@ -150,6 +164,12 @@ class FinetuneSettings(BaseModel):
     same_role_negatives: bool = Field(False, description="Let listings of the positive's own occupation (core title) serve as negatives, "
                                       "mined and in-batch. Off: a job seeker calls them relevant too.")
     queries_per_listing: int = Field(3, ge=1, description="Generated queries per listing.")
+    tune_fusion: bool = Field(True, description="After training on (query, listing) data, tune the hybrid fusion (method and weight) on the "
+                              "val split and write fusion.json next to the model; hybrid retrievers over it use it unless retrieval.fusion is set.")
+    reranker_base: str = Field(DEFAULT_EMBEDDER, description="`jobrag train-reranker`: checkpoint the cross-encoder starts from (a "
+                               "sentence-embedding model gets a fresh one-output head).")
+    reranker_eval_queries: int = Field(200, ge=1, description="`jobrag train-reranker`: val queries whose top rerank_depth listings "
+                                       "(of the base embedder) are re-ranked before and after training.")
     llm_prompt: str = Field(DEFAULT_LLM_PROMPT, description="gen-pairs --generator llm: prompt with {n} and {listing} placeholders.")
 
 

@@ -1,4 +1,4 @@
-"""Training commands: `jobrag gen-pairs`, `jobrag finetune`, `jobrag bench train` (registered by rag_app.cli)."""
+"""Training commands: `jobrag gen-pairs`, `jobrag finetune`, `jobrag train-reranker`, `jobrag bench train` (registered by rag_app.cli)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from rag_app.cli.common import LimitOpt, MapOpt, SourceOpt, cli_settings, console, kv_table, quiet_transformers
 from rag_app.errors import ConfigError
+from rag_app.records import IRSplit, TrainingData
 
 
 def gen_pairs(source: SourceOpt = None, limit: LimitOpt = None, maps: MapOpt = None,
@@ -68,28 +69,23 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
              eval_corpus: Annotated[Optional[Path], typer.Option(help="Corpus for --eval (jobs JSONL or BEIR corpus).")] = None,
              max_steps: Annotated[int, typer.Option(help="Stop after N steps (smoke runs); -1 = full epochs.")] = -1,
              eval_steps: Annotated[Optional[int], typer.Option(min=0, help="Evaluate/checkpoint every N steps, best kept (0 = per epoch).")] = None,
-             seed: Annotated[Optional[int], typer.Option()] = None) -> None:
-    """Fine-tune the embedder (SentenceTransformerTrainer); writes the model, its card and manifest.json."""
-    from eval.benchmarks import beir_training_data, is_beir_dir, is_stsb_dir, load_beir, load_corpus, stsb_training_data
+             seed: Annotated[Optional[int], typer.Option()] = None,
+             tune_fusion: Annotated[Optional[bool], typer.Option("--tune-fusion/--no-tune-fusion", help="Tune the hybrid fusion on the val "
+                                                                 "split and write fusion.json (default finetune.tune_fusion).")] = None) -> None:
+    """Fine-tune the embedder (SentenceTransformerTrainer); writes the model, its card, manifest.json and fusion.json."""
+    from eval.benchmarks import load_beir, load_corpus
     from finetune import card
-    from finetune.pairs import load_training_data
     from finetune.train import fit
 
     overrides = {k: v for k, v in dict(base_model=base, loss=loss, epochs=epochs, batch_size=batch_size, max_seq_length=max_seq_length,
-                                         learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed).items() if v is not None}
+                                         learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed,
+                                         tune_fusion=tune_fusion).items() if v is not None}
     settings = cli_settings(None, None, finetune=overrides)
     fs = settings.finetune
-    latest = settings.home / "pairs" / "LATEST"
-    pairs = pairs or (Path(latest.read_text().strip()) if latest.exists() else settings.home / "pairs" / "sample")
-    if is_stsb_dir(pairs):
-        data = stsb_training_data(pairs)
+    pairs = _pairs_dir(settings, pairs)
+    data = _training_data(pairs, fs.seed)
+    if data.kind == "scored":
         fs = fs.model_copy(update={"loss": loss or "cosent"})
-    elif is_beir_dir(pairs):
-        data = beir_training_data(pairs, seed=fs.seed)
-    elif (pairs / "train.json").exists():
-        data = load_training_data(pairs)
-    else:
-        raise ConfigError(f"{pairs} is not a gen-pairs dir (train.json), a BEIR dir (queries.jsonl + qrels/) or an STS-B dir (train.csv, dev.csv)")
     extra = {}
     if data.test is not None:
         extra["test"] = data.model_copy(update={"val": data.test})
@@ -103,4 +99,77 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     rows = {k: f"{run.before[k]:.4f} -> {run.after[k]:.4f}" for k in run.before if any(m in k for m in ("ndcg@10", "mrr@10", "recall@10", "spearman_cosine"))}
     console.print(kv_table(f"finetune {data.name} ({run.loss}) -> {out}", {**rows, **{k: f"{v:.1f}" for k, v in manifest["durations_s"].items()},
                                                                                "steps": run.steps, "train rows": run.train_rows}))
+    if fs.tune_fusion and isinstance(data.val, IRSplit):
+        _tune_fusion(out, data, pairs, settings)
     console.print(f"use it: JOBRAG_EMBEDDING__MODEL={out} jobrag ingest   (or the `finetuned` profile)")
+
+
+def _pairs_dir(settings: Any, pairs: Path | None) -> Path:
+    """--pairs, else the dataset `jobrag gen-pairs` wrote last, else <home>/pairs/sample."""
+    latest = settings.home / "pairs" / "LATEST"
+    return pairs or (Path(latest.read_text().strip()) if latest.exists() else settings.home / "pairs" / "sample")
+
+
+def _training_data(pairs: Path, seed: int) -> TrainingData:
+    from eval.benchmarks import beir_training_data, is_beir_dir, is_stsb_dir, stsb_training_data
+    from finetune.pairs import load_training_data
+
+    if is_stsb_dir(pairs):
+        return stsb_training_data(pairs)
+    if is_beir_dir(pairs):
+        return beir_training_data(pairs, seed=seed)
+    if (pairs / "train.json").exists():
+        return load_training_data(pairs)
+    raise ConfigError(f"{pairs} is not a gen-pairs dir (train.json), a BEIR dir (queries.jsonl + qrels/) or an STS-B dir (train.csv, dev.csv)")
+
+
+def _tune_fusion(out: Path, data: TrainingData, pairs: Path, settings: Any) -> None:
+    """Tune the hybrid fusion of the saved model on the val split; write fusion.json and a card section; print the pick."""
+    from finetune import card
+    from finetune.fusion import tune_saved
+
+    rs = settings.retrieval
+    info = {"data": data.name, "split": "val", "dir": str(pairs), "file_sha256_16": card.file_hashes(pairs).get("val.json")}
+    choice = tune_saved(out, data.val, rs.fusion_depth, rs.rrf_k, info, settings.embedding.device)
+    card.append_fusion(out, choice)
+    best = choice.fusion().label()
+    console.print(kv_table(f"hybrid fusion tuned on val ({choice.split['queries']} queries) -> {out / 'fusion.json'}",
+                           {"recommended": best, choice.metric: f"{choice.value:.4f}",
+                            **{f"{m} best": f"{max(v.values()):.4f}" for m, v in choice.candidates.items()},
+                            "dense only / bm25 only": f"{choice.candidates['convex']['1']:.4f} / {choice.candidates['convex']['0']:.4f}",
+                            "seconds": f"{choice.seconds:.1f}"}))
+
+
+def train_reranker(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir or a BEIR dir (default: the latest gen-pairs).")] = None,
+                   out: Annotated[Optional[Path], typer.Option(help="Model dir (default <home>/models/reranker).")] = None,
+                   base: Annotated[Optional[str], typer.Option(help="Start checkpoint (default finetune.reranker_base; a "
+                                                                    "sentence-embedding model gets a fresh head).")] = None,
+                   miner: Annotated[Optional[str], typer.Option(help="Embedder that mines hard negatives and ranks the val candidates "
+                                                                     "(default finetune.base_model).")] = None,
+                   epochs: Annotated[Optional[int], typer.Option(min=1)] = None,
+                   batch_size: Annotated[Optional[int], typer.Option(min=2)] = None,
+                   learning_rate: Annotated[Optional[float], typer.Option()] = None,
+                   max_length: Annotated[Optional[int], typer.Option(min=16, help="Word pieces of (query, passage) (default finetune.max_seq_length).")] = None,
+                   max_steps: Annotated[int, typer.Option(help="Stop after N steps (bounded runs); -1 = full epochs.")] = -1,
+                   eval_queries: Annotated[Optional[int], typer.Option(min=1, help="Val queries re-ranked before/after (default "
+                                                                                    "finetune.reranker_eval_queries).")] = None,
+                   seed: Annotated[Optional[int], typer.Option()] = None) -> None:
+    """Train a cross-encoder reranker on generated pairs with mined hard negatives; use it with a `+rerank:DIR` spec."""
+    from finetune.rerank import fit_reranker, write_manifest
+
+    overrides = {k: v for k, v in dict(reranker_base=base, base_model=miner, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                         max_seq_length=max_length, reranker_eval_queries=eval_queries, seed=seed).items() if v is not None}
+    settings = cli_settings(None, None, finetune=overrides)
+    fs = settings.finetune
+    pairs = _pairs_dir(settings, pairs)
+    data = _training_data(pairs, fs.seed)
+    out = out or settings.home / "models" / "reranker"
+    quiet_transformers()
+    started = time.perf_counter()
+    run = fit_reranker(data, out, fs, settings.retrieval.rerank_depth, max_steps, settings.embedding.device)
+    write_manifest(out, run, data.name, pairs if pairs.is_dir() else None, fs.model_dump())
+    rows = {k: f"{run.before[k]:.4f} -> {run.after[k]:.4f}" for k in run.before if "base" not in k}
+    first_stage = {f"first stage {k.removeprefix('val_base_')}": f"{v:.4f}" for k, v in run.before.items() if "base" in k}
+    console.print(kv_table(f"train-reranker {data.name} -> {out}", {**rows, **first_stage, "steps": run.steps, "train rows": run.train_rows,
+                                                                     "seconds": f"{time.perf_counter() - started:.1f}"}))
+    console.print(f"use it: jobrag compare ... --retriever rr=hybrid:MODEL+rerank:{out}   (or retrieval.rerank_model: {out})")
