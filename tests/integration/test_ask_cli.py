@@ -38,8 +38,12 @@ def test_ask_json_returns_existing_listings_with_scores(home: dict, retriever: s
     assert answer["sources"] and {s["id"] for s in answer["sources"]} <= sample_ids()
     assert all(isinstance(s["score"], float) for s in answer["sources"])
     assert answer["sources"][0]["title"] and "data" in answer["text"].lower()
-    scores = [s["score"] for s in answer["sources"]]
-    assert scores == sorted(scores, reverse=True)
+    # listings that meet what the question asks for ("remote") come first, then the closest matches that miss it;
+    # each group is ranked by score
+    met = [s["score"] for s in answer["sources"] if not s["unmet"]]
+    unmet = [s["score"] for s in answer["sources"] if s["unmet"]]
+    assert [bool(s["unmet"]) for s in answer["sources"]] == [False] * len(met) + [True] * len(unmet)
+    assert met == sorted(met, reverse=True) and unmet == sorted(unmet, reverse=True)
 
 
 def test_ask_prints_what_it_understood_and_can_drop_it(home: dict) -> None:
