@@ -11,7 +11,6 @@ Without `--url` it starts its own `jobrag serve` subprocess on a free loopback p
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -144,11 +143,12 @@ class Served:
 
 @contextmanager
 def serve_subprocess(env: dict[str, str], args: list[str], log: Path, ready_timeout_s: float = 600) -> Iterator[Served]:
-    """`jobrag serve` on a free loopback port, ready; SIGTERM (and a wait) when done, unless it has exited already."""
+    """`jobrag serve` on a free loopback port under `env` (its whole environment), ready; SIGTERM (and a wait) when done,
+    unless it has exited already."""
     port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "rag_app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-                                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
     served = Served(f"http://127.0.0.1:{port}", port, proc)
     try:
         try:

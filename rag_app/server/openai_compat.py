@@ -61,7 +61,7 @@ def models() -> dict[str, Any]:
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
     runtime = runtime_of(request)
     question, turns = _split(body.messages)
-    check_limits(body.jobrag, runtime.settings.server, "messages", question, len(turns))
+    check_limits(body.jobrag, runtime.settings.server, "messages", question, len(turns), history_field="messages", prefix=("jobrag",))
     history = await run_in_threadpool(lambda: [history_turn(q, a, runtime.sources_of(_cited(a), body.jobrag.retriever)) for q, a in turns])
     engine = await run_in_threadpool(runtime.engine, body.jobrag)
     ticket = runtime.gate.admit() if engine.writes else None

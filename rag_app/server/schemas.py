@@ -8,7 +8,7 @@ naming the field.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,22 +103,21 @@ def invalid(field: tuple[str | int, ...], message: str) -> RequestValidationErro
     return RequestValidationError([{"loc": ("body", *field), "msg": message, "type": "value_error"}])
 
 
-def check_limits(body: RetrievalOptions, limits: ServerSettings, text_field: str, text: str, history: int = 0) -> None:
-    """The settings' limits; the first one exceeded raises a 422 naming its field."""
+def check_limits(body: RetrievalOptions, limits: ServerSettings, text_field: str, text: str, history: int = 0,
+                 history_field: str = "history", prefix: tuple[str, ...] = ()) -> None:
+    """The settings' limits; the first one exceeded raises a 422 naming its field (`prefix`: where `body` sits in the request)."""
     problems: list[tuple[tuple[Any, ...], str]] = []
     if len(text) > limits.max_query_chars:
         problems.append(((text_field,), f"at most {limits.max_query_chars} characters (server.max_query_chars), got {len(text)}"))
     if body.k is not None and body.k > limits.max_k:
-        problems.append((("k",), f"at most {limits.max_k} (server.max_k), got {body.k}"))
+        problems.append(((*prefix, "k"), f"at most {limits.max_k} (server.max_k), got {body.k}"))
     if history > limits.max_history:
-        problems.append((("history",), f"at most {limits.max_history} earlier turns (server.max_history), got {history}"))
+        problems.append(((history_field,), f"at most {limits.max_history} earlier turns (server.max_history), got {history}"))
     for key, value in (body.filters.model_dump() if body.filters else {}).items():
         if isinstance(value, str) and len(value) > MAX_FILTER_CHARS:
-            problems.append((("filters", key), f"at most {MAX_FILTER_CHARS} characters, got {len(value)}"))
+            problems.append(((*prefix, "filters", key), f"at most {MAX_FILTER_CHARS} characters, got {len(value)}"))
     if body.retriever is not None and len(body.retriever) > 500:
-        problems.append((("retriever",), "at most 500 characters"))
+        problems.append(((*prefix, "retriever"), "at most 500 characters"))
     if problems:
         raise invalid(*problems[0])
 
-
-StreamEvent = Literal["sources", "token", "answer", "error"]
