@@ -224,6 +224,7 @@ class RetrieverFactory:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
         self._embedders: dict[str, Embedder] = {}
+        self._facts: dict[str, dict[str, Any]] = {}  # model -> its collection facts
         self._indexes: dict[str, tuple[Any, Any]] = {}  # collection or BM25 dir -> (version, loaded index)
         self._lock = threading.RLock()  # loading an index can build its embedder under the same lock
         self._building: dict[str, threading.Lock] = {}  # collection -> its BM25 rebuild (not under the lock above)
@@ -245,28 +246,33 @@ class RetrieverFactory:
             return self._embedders[model]
 
     def collection(self, model: str | None = None) -> Collection:
-        return self.store.collection(self.store.facts_for(self.embedder(model), self.settings.ingest), create=False)
+        """The model's collection, fetched again on every call (its metadata carries the content version)."""
+        model = model or self.settings.embedding.model
+        with self._lock:  # the facts hash the model's weights (~0.1 s): once per model, not per request
+            if model not in self._facts:
+                self._facts[model] = self.store.facts_for(self.embedder(model), self.settings.ingest)
+        return self.store.collection(self._facts[model], create=False)
 
     def build(self, spec: str | None = None, filters: ListingFilters | None = None, top_k: int | None = None,
               understand: bool = False) -> BaseRetriever:
         """The retriever a spec names; with `understand` (or a `+understand` spec) it applies the constraints understood
         from each question (chat, the UI and the API pass `retrieval.understand`)."""
         spec = spec or self.settings.retrieval.mode
-        retriever = self._plain(spec, filters, top_k)
+        model = parse_spec(spec)[1]
+        collection = self.collection(model)  # once per build: one round trip to the store
+        retriever = self._plain(spec, filters, top_k, collection)
         if understand or spec.endswith(UNDERSTAND):
             from rag_app.constrained import ConstrainedRetriever, DenseRelevance
 
-            model = parse_spec(spec)[1]
-            relevance = DenseRelevance(self.collection(model), self.embedder(model))
+            relevance = DenseRelevance(collection, self.embedder(model))
             rs = self.settings.retrieval
             return ConstrainedRetriever(retriever, top_k or rs.top_k, relevance, rs.understand_margin, rs.understand_reference_rank)
         return retriever
 
-    def _plain(self, spec: str, filters: ListingFilters | None, top_k: int | None) -> BaseRetriever:
+    def _plain(self, spec: str, filters: ListingFilters | None, top_k: int | None, collection: Collection) -> BaseRetriever:
         kind, model = parse_spec(spec)
         rs = self.settings.retrieval.model_copy(update={"top_k": top_k} if top_k else {})
         filters = filters if filters is not None else rs.filters
-        collection = self.collection(model)
 
         if kind == "bm25":
             return self._bm25(collection, rs).with_filters(filters)

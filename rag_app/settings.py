@@ -181,6 +181,12 @@ class ServerSettings(BaseModel):
     max_history: int = Field(20, ge=0, description="Earlier turns a caller may send with a question (422 beyond).")
     shutdown_timeout_s: float = Field(30.0, gt=0, description="On SIGTERM, in-flight requests get this long to finish before the "
                                                               "server exits.")
+    retrieval_concurrency: int | None = Field(None, ge=1, description="Searches running at once (query embedding, Chroma, BM25); more "
+                                                                   "wait their turn in arrival order. None: the CPU count (oversubscribed "
+                                                                   "cores slow every search down and make the tail unfair).")
+    torch_threads: int | None = Field(1, ge=1, description="torch intra-op threads per request (query embedding): 1 lets concurrent "
+                                                         "requests use the cores side by side instead of oversubscribing them "
+                                                         "(on 2 busy cores a query embedded 4x faster); None keeps torch's default.")
 
 
 class Settings(BaseSettings):

@@ -93,6 +93,7 @@ def bench_serve(url: Annotated[Optional[str], typer.Option(help="Target a runnin
                 queries: Annotated[Optional[str], typer.Option(help="BEIR dir or queries.jsonl (default: built-in job queries).")] = None) -> None:
     """Load-test the HTTP API: throughput, p50/p95/p99, errors, lost and rejected requests per endpoint and concurrency."""
     import json
+    import os
     import tempfile
 
     from eval.latency import load_queries
@@ -123,7 +124,7 @@ def bench_serve(url: Annotated[Optional[str], typer.Option(help="Target a runnin
     if url:
         run(url.rstrip("/"))
     else:
-        env = {"JOBRAG_LLM__MODE": llm} if llm else {}
+        env = {**os.environ, **({"JOBRAG_LLM__MODE": llm} if llm else {})}
         with tempfile.TemporaryDirectory(prefix="jobrag-bench-serve-") as tmp, serve_subprocess(env, [], Path(tmp) / "serve.log") as served:
             run(served.url)
     out = settings.dir("reports") / "bench-serve.json"

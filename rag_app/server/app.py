@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
@@ -22,8 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag_app.errors import JobragError
 from rag_app.records import Answer
+from rag_app.retrievers import VERSION_KEY
 from rag_app.server import openai_compat
-from rag_app.server.common import error_json, event_stream, final_answer, request_id_of, runtime_of, sse, with_notice
+from rag_app.server.common import begin, error_json, event_stream, final_answer, request_id_of, runtime_of, sse, with_notice
 from rag_app.server.runtime import NotReady, QueueFull, Runtime
 from rag_app.server.schemas import (
     AskRequest,
@@ -86,28 +86,28 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/v1/collections", tags=["search"], summary="Ingested collections: embedder, fingerprint, size.", responses=ERRORS)
     def collections(request: Request) -> list[CollectionInfo]:
-        runtime = runtime_of(request)
-        store, settings = runtime.require_ready().store, runtime.settings
-        default = store.derived_name(store.facts_for(runtime.require_ready().embedder(), settings.ingest))
+        factory = runtime_of(request).require_ready()
+        try:
+            default = factory.collection().name
+        except JobragError:  # nothing ingested for embedding.model yet
+            default = None
         return [CollectionInfo(name=c.name, model=str(c.metadata.get("model", "?")), fingerprint=str(c.metadata.get("fingerprint")),
-                               chunks=c.count, created_at=c.metadata.get("created_at"), version=c.metadata.get("bm25_version"),
-                               default=c.name == (settings.store.collection or default)) for c in store.collections()]
+                               chunks=c.count, created_at=c.metadata.get("created_at"), version=c.metadata.get(VERSION_KEY),
+                               default=c.name == default) for c in factory.store.collections()]
 
     @app.post("/v1/search", tags=["search"], summary="Ranked listings for a query, with what was understood from it.", responses=ERRORS)
     async def search(body: SearchRequest, request: Request) -> SearchResponse:
         runtime = runtime_of(request)
         check_limits(body, runtime.settings.server, "query", body.query)
-        return await run_in_threadpool(_search, runtime, body)
+        return await runtime.retrieval(_search, runtime, body)
 
     @app.post("/v1/ask", tags=["answers"], summary="A cited answer (or, with stream=true, server-sent events).", responses=ERRORS)
     async def ask(body: AskRequest, request: Request) -> Answer:
         runtime = runtime_of(request)
         check_limits(body, runtime.settings.server, "question", body.question, len(body.history))
-        engine = await run_in_threadpool(runtime.engine, body)
-        ticket = runtime.gate.admit() if engine.writes else None  # refused at once when the queue is full
-        events = engine.stream(body.question, body.history, ignore=body.ignore)
+        events, first, ticket = await begin(runtime, body, body.question, body.history)
         if body.stream:
-            return event_stream(events, lambda e: _render(e, runtime), request_id_of(request), ticket)  # type: ignore[return-value]
+            return event_stream(first, events, lambda e: _render(e, runtime), request_id_of(request), ticket)  # type: ignore[return-value]
         return public_answer(with_notice(await final_answer(events, ticket), runtime))
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from rag_app.chat import ChatEvent
     from rag_app.records import Answer
     from rag_app.server.runtime import Runtime, Ticket
+    from rag_app.server.schemas import RetrievalOptions
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,20 @@ def error_json(status: int, message: str, kind: str, request_id: str, field: str
     """The one error shape (OpenAI's, so its clients read it): {"error": {"message", "type", "field", "request_id"}}."""
     body = {"message": message, "type": kind, "field": field, "request_id": request_id}
     return JSONResponse({"error": body, **extra}, status_code=status, headers=headers)
+
+
+async def begin(runtime: Runtime, options: RetrievalOptions, question: str, history: Sequence[Answer], where: tuple[str, ...] = ()
+                ) -> tuple[Iterator[ChatEvent], ChatEvent, Ticket | None]:
+    """Admit the request to the generation gate when a model writes (refused at once when full), then retrieve, bounded
+    like every search: the engine's events, the first one (the sources), and the gate's ticket."""
+    ticket = runtime.gate.admit() if runtime.writes else None
+    try:
+        events, first = await runtime.retrieval(runtime.start, options, question, history, where)
+    except BaseException:
+        if ticket is not None:
+            ticket.release()
+        raise
+    return events, first, ticket
 
 
 async def final_answer(events: Iterator[ChatEvent], ticket: Ticket | None) -> Answer:
@@ -58,14 +74,15 @@ def sse(event: str | None, data: Any) -> str:
     return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
 
 
-def event_stream(events: Iterator[ChatEvent], render: Callable[[ChatEvent], str | None], request_id: str, ticket: Ticket | None = None,
-                 error_event: str | None = "error", done: str = "") -> StreamingResponse:
-    """Stream the chat engine's events as SSE. A failure mid-stream ends it with an error event (no trace); the engine is
-    closed and the gate's ticket released however the stream ends, the client hanging up included."""
+def event_stream(first: ChatEvent, events: Iterator[ChatEvent], render: Callable[[ChatEvent], str | None], request_id: str,
+                 ticket: Ticket | None = None, error_event: str | None = "error", done: str = "") -> StreamingResponse:
+    """Stream the chat engine's events (`first`, then the rest of `events`) as SSE. A failure mid-stream ends it with an
+    error event (no trace); the engine is closed and the gate's ticket released however the stream ends, the client
+    hanging up included."""
 
     def body() -> Iterator[str]:
         try:
-            for event in events:
+            for event in itertools.chain([first], events):
                 if (line := render(event)) is not None:
                     yield line
             if done:

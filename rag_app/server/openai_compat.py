@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag_app.server.common import event_stream, final_answer, request_id_of, runtime_of, sse, with_notice
+from rag_app.server.common import begin, event_stream, final_answer, request_id_of, runtime_of, sse, with_notice
 from rag_app.server.runtime import history_turn
 from rag_app.server.schemas import ErrorResponse, RetrievalOptions, check_limits, invalid, public_answer
 
@@ -63,9 +63,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> dic
     question, turns = _split(body.messages)
     check_limits(body.jobrag, runtime.settings.server, "messages", question, len(turns), history_field="messages", prefix=("jobrag",))
     history = await run_in_threadpool(lambda: [history_turn(q, a, runtime.sources_of(_cited(a), body.jobrag.retriever)) for q, a in turns])
-    engine = await run_in_threadpool(runtime.engine, body.jobrag)
-    ticket = runtime.gate.admit() if engine.writes else None
-    events = engine.stream(question, history, ignore=body.jobrag.ignore)
+    events, first, ticket = await begin(runtime, body.jobrag, question, history, ("jobrag",))
     rid, created = request_id_of(request), int(time.time())
     head = {"id": f"chatcmpl-{rid}", "created": created, "model": body.model}
     if body.stream:
@@ -78,7 +76,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request) -> dic
             answer = with_notice(event.data, runtime)
             return sse(None, {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "jobrag": extension(answer)})
 
-        return event_stream(events, render, rid, ticket, error_event=None, done="data: [DONE]\n\n")  # type: ignore[return-value]
+        return event_stream(first, events, render, rid, ticket, error_event=None, done="data: [DONE]\n\n")  # type: ignore[return-value]
     answer = with_notice(await final_answer(events, ticket), runtime)
     tokens = int(answer.timings.get("tokens", 0))
     return {**head, "object": "chat.completion", "jobrag": extension(answer),

@@ -11,9 +11,11 @@ one more is refused at once (`QueueFull`, 429 with Retry-After). Retrieval never
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rag_app.errors import ConfigError, JobragError
@@ -21,7 +23,7 @@ from rag_app.records import LISTING_ID, Answer
 from rag_app.retrievers import parse_spec
 
 if TYPE_CHECKING:
-    from rag_app.chat import ChatEngine
+    from rag_app.chat import ChatEngine, ChatEvent
     from rag_app.retrievers import RetrieverFactory
     from rag_app.server.schemas import RetrievalOptions
     from rag_app.settings import Settings
@@ -110,6 +112,8 @@ class Runtime:
         self.llm_notice: str | None = None
         self.error: str | None = None
         self.ready = threading.Event()
+        self.retrieval_slots = s.retrieval_concurrency or os.cpu_count() or 1
+        self._limiter: Any = None  # anyio.CapacityLimiter, made in the event loop on first use
 
     def load(self) -> None:
         from rag_app.llms import start_llm
@@ -117,6 +121,10 @@ class Runtime:
 
         try:
             settings = self.settings
+            if settings.server.torch_threads and settings.embedding.mode == "sentence-transformers":
+                import torch
+
+                torch.set_num_threads(settings.server.torch_threads)  # requests are the parallelism, not one query's matmuls
             self.factory = self.factory or RetrieverFactory.from_settings(settings)
             self.factory.embedder()  # the default embedder, now rather than in the first request
             self.llm, self.llm_notice = start_llm(settings.llm, settings.dir("cache"))
@@ -130,15 +138,34 @@ class Runtime:
             self.error = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, JobragError) else str(exc)
             logger.exception("loading the components failed")
 
+    @property
+    def writes(self) -> bool:
+        """Whether a model writes (part of) the answers: then a request needs a place in the generation gate."""
+        return self.llm is not None and self.settings.llm.writes
+
+    async def retrieval(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn` in a worker thread, at most `retrieval_slots` at once; the others wait their turn (FIFO)."""
+        import anyio
+
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.retrieval_slots)
+        return await anyio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+    def start(self, options: RetrievalOptions, question: str, history: Sequence[Answer], where: tuple[str, ...] = ()
+              ) -> tuple[Iterator[ChatEvent], ChatEvent]:
+        """The request's engine and its retrieval: the event stream and its first event (the sources)."""
+        events = self.engine(options, where).stream(question, history, ignore=options.ignore)
+        return events, next(events)
+
     def require_ready(self) -> RetrieverFactory:
         if not self.ready.is_set():
             raise NotReady(f"not ready: {self.error}" if self.error else "still loading the models")
         assert self.factory is not None
         return self.factory
 
-    def check_spec(self, spec: str | None) -> None:
+    def check_spec(self, spec: str | None, where: tuple[str, ...] = ()) -> None:
         """A malformed spec, or one naming a model no served collection was built with (a caller never makes the server load
-        a model), is a 422 naming the `retriever` field."""
+        a model), is a 422 naming the `retriever` field (under `where` in the request body)."""
         from rag_app.server.schemas import invalid
 
         if spec is None:
@@ -146,18 +173,18 @@ class Runtime:
         try:
             _, model = parse_spec(spec)
         except ConfigError as exc:
-            raise invalid(("retriever",), str(exc)) from None
+            raise invalid((*where, "retriever"), str(exc)) from None
         if model is None or model == self.settings.embedding.model:
             return
         served = {str(c.metadata.get(k)) for c in self.require_ready().store.collections() for k in ("model_ref", "model")}
         if model not in served:
-            raise invalid(("retriever",), f"model {model!r} is not the embedder of a served collection; served: {', '.join(sorted(served)) or 'none'}")
+            raise invalid((*where, "retriever"), f"model {model!r} is not the embedder of a served collection; served: {', '.join(sorted(served)) or 'none'}")
 
-    def engine(self, options: RetrievalOptions) -> ChatEngine:
+    def engine(self, options: RetrievalOptions, where: tuple[str, ...] = ()) -> ChatEngine:
         from rag_app.chat import ChatEngine
 
         factory = self.require_ready()
-        self.check_spec(options.retriever)
+        self.check_spec(options.retriever, where)
         llm = GatedLLM(self.llm, self.gate) if self.llm is not None else None
         return ChatEngine.from_factory(factory, llm, options.retriever, options.filters, options.k, understand=options.understand)
 

@@ -109,7 +109,10 @@ def test_a_full_queue_answers_429_with_retry_after_while_search_still_answers(ho
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on `port`: a new server could bind it (with SO_REUSEADDR, as uvicorn and streamlit do, so the
+    TIME_WAIT entries of closed connections do not count)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True

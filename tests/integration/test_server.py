@@ -117,7 +117,8 @@ BAD = [("/v1/search", {"query": ""}, "query"), ("/v1/search", {"query": "x" * 10
        ("/v1/ask", {"question": "x", "stream": "often"}, "stream"),
        ("/v1/chat/completions", {"messages": []}, "messages"), ("/v1/chat/completions", {"messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]}, "messages"),
-       ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "jobrag": {"k": 99}}, "jobrag.k")]
+       ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "jobrag": {"k": 99}}, "jobrag.k"),
+       ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "jobrag": {"retriever": "bm25:nope"}}, "jobrag.retriever")]
 
 
 @pytest.mark.parametrize(("path", "body", "field"), BAD, ids=[f"{p}:{f}" for p, _, f in BAD])
