@@ -9,6 +9,7 @@ its lock (ingest/lock.py) instead of both doing the full work.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from ingest.near_dupes import Fold, NearDuplicates
 from ingest.sources import RowError, open_source
 from rag_app.errors import NothingIngestedError
 from rag_app.records import BOOKKEEPING_KEYS, CHUNK_INDEX, CONTENT_HASH, HEADER, LISTING_ID, N_CHUNKS, IngestSummary, JobListing, Reject
-from rag_app.retrievers import bm25_dir, build_bm25
+from rag_app.retrievers import bm25_dir, build_bm25, stamp_version
 
 if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
@@ -64,6 +65,17 @@ class ReadResult:
     @property
     def near_duplicates(self) -> int:
         return len(self.folds)
+
+    def shard(self, k: int, n: int) -> ReadResult:
+        """Shard K of N: the listings whose id hashes to it (every machine reading the same source agrees, so N machines
+        ingesting shards 1..N write each listing exactly once)."""
+        mine = [x for x in self.listings if in_shard(x.id, k, n)]
+        return ReadResult(self.source, mine, self.rejects, self.duplicates, self.rows, self.seconds, self.source_rows, self.folds)
+
+
+def in_shard(listing_id: str, k: int, n: int) -> bool:
+    """Whether `listing_id` belongs to shard K of N (a stable hash: the same on every machine and Python run)."""
+    return int.from_bytes(hashlib.blake2b(listing_id.encode(), digest_size=8).digest(), "big") % n == k - 1
 
 
 def read_listings(spec: str, settings: Settings, limit: int | None = None) -> ReadResult:
@@ -166,11 +178,14 @@ class Ingestor:
         self.count_tokens = False  # `jobrag bench ingest` turns this on
 
     def run(self, read: ReadResult, prune: bool = False, progress: bool = True, shard: tuple[int, int] | None = None) -> IngestSummary:
-        """Write `read` into the collection, holding its lock (per shard K of N when given) so concurrent ingests queue."""
+        """Write `read` into the collection, holding its lock (per shard K of N when given) so concurrent ingests queue. With
+        `shard`, only the shard's listings are written (and pruned): N machines can ingest one source into one Chroma server."""
+        if shard is not None:
+            read = read.shard(*shard)
         with CollectionLock(self.settings.home / "locks", self.collection.name, read.source, self.settings.ingest.lock_timeout_s, shard):
-            return self._run(read, prune, progress)
+            return self._run(read, prune, progress, shard)
 
-    def _run(self, read: ReadResult, prune: bool, progress: bool) -> IngestSummary:
+    def _run(self, read: ReadResult, prune: bool, progress: bool, shard: tuple[int, int] | None = None) -> IngestSummary:
         started = time.perf_counter() - read.seconds
         self.times.seconds["read"] += read.seconds
         spec, listings, rejects = read.source, read.listings, list(read.rejects)
@@ -197,13 +212,15 @@ class Ingestor:
                 logger.info("committed batch %d: %d listings", start // batch + 1, len(written))
         if prune:
             keep = {x.id for x in listings} | {r.id for r in rejects if r.id}
-            gone = sorted(set(states) - keep)
+            gone = sorted(lid for lid in set(states) - keep if shard is None or in_shard(lid, *shard))  # never another shard's
             self.store.delete_listings(self.collection, gone)
             summary.pruned = len(gone)
         bm25_path = bm25_dir(self.settings.home, self.collection.name)
-        if summary.added or summary.updated or summary.pruned or not (bm25_path / "jobrag.json").exists():
+        changed = bool(summary.added or summary.updated or summary.pruned)
+        if changed or not (bm25_path / "jobrag.json").exists():
             t = time.perf_counter()
-            build_bm25(self.collection, bm25_path)
+            # a changed collection gets a new version: every machine serving it rebuilds its BM25 copy from the store
+            build_bm25(self.collection, bm25_path, stamp_version(self.collection) if changed else None)
             self.times.add("bm25", t)
         summary.rejected = len(rejects)
         summary.rejects_path = self._write_report("ingest-rejects.jsonl", [r.model_dump() for r in rejects])

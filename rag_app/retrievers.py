@@ -11,7 +11,12 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import re
+import shutil
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +84,39 @@ def bm25_dir(home: Path, collection_name: str) -> Path:
     return home / "bm25" / collection_name
 
 
-def build_bm25(collection: Collection, path: Path) -> int:
-    """(Re)build the persisted BM25 index of every listing in `collection`: header + the listing's chunks in order."""
+# The lexical index is a local copy of the collection's text, one per machine. Every ingest that changes a collection
+# records a new version in the collection's own metadata (so in the shared Chroma server too); a machine whose copy was
+# built from another version rebuilds it from the collection before its next BM25 search (RetrieverFactory).
+VERSION_KEY = "bm25_version"
+
+
+def content_version(collection: Collection) -> str | None:
+    """The version the last ingest recorded on `collection` (None for collections ingested before versions existed)."""
+    return (collection.metadata or {}).get(VERSION_KEY)
+
+
+def stamp_version(collection: Collection) -> str:
+    """Record a new content version on `collection` (after writing to it): every machine's BM25 copy is now stale."""
+    version = f"{time.time_ns():x}-{uuid.uuid4().hex[:8]}"
+    kept = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}  # the space is fixed at creation
+    collection.modify(metadata={**kept, VERSION_KEY: version})
+    return version
+
+
+def bm25_version(path: Path) -> str | None:
+    """The version of the local BM25 copy at `path` (None when there is none)."""
+    try:
+        info = json.loads((path / "jobrag.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return str(info.get("version") or info.get("listings"))  # copies built before versions: any non-None value
+
+
+def build_bm25(collection: Collection, path: Path, version: str | None = None) -> int:
+    """(Re)build the persisted BM25 index of every listing in `collection`: header + the listing's chunks in order.
+
+    Each build goes to its own `v-<version>` directory, renamed into place, and `jobrag.json` then points at it
+    (replaced atomically): processes sharing `path` never read a half-written index."""
     from llama_index.retrievers.bm25 import BM25Retriever
 
     texts: dict[str, dict[int, str]] = {}
@@ -95,10 +131,22 @@ def build_bm25(collection: Collection, path: Path) -> int:
     nodes = [TextNode(id_=lid, text="\n".join(parts[i] for i in sorted(parts)), metadata=metas[lid],
                       excluded_embed_metadata_keys=[k for k in metas[lid] if k != HEADER], metadata_template="{value}")
              for lid, parts in texts.items()]
+    version = version or content_version(collection) or f"local-{time.time_ns():x}"
     path.mkdir(parents=True, exist_ok=True)
-    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10, language="english")
-    retriever.persist(str(path))
-    (path / "jobrag.json").write_text(json.dumps({"collection": collection.name, "listings": len(nodes)}))
+    target, tmp = path / f"v-{re.sub(r'[^A-Za-z0-9._-]', '_', version)}", path / f".tmp-{os.getpid()}-{threading.get_ident()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=10, language="english").persist(str(tmp))
+    try:
+        tmp.rename(target)
+    except OSError:  # another process built this version first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    previous = json.loads((path / "jobrag.json").read_text()).get("dir") if (path / "jobrag.json").exists() else None
+    info = {"collection": collection.name, "listings": len(nodes), "version": version, "dir": target.name}
+    (path / f"jobrag.json.{os.getpid()}.tmp").write_text(json.dumps(info))
+    os.replace(path / f"jobrag.json.{os.getpid()}.tmp", path / "jobrag.json")
+    for old in path.glob("v-*"):  # older copies, keeping the previous one for a reader still loading it
+        if old.name not in (target.name, previous):
+            shutil.rmtree(old, ignore_errors=True)
     return len(nodes)
 
 
@@ -119,7 +167,8 @@ class BM25ListingRetriever(BaseRetriever):
 
         if not (path / "jobrag.json").exists():
             raise ConfigError(f"no BM25 index at {path}: run `jobrag ingest` (it builds one beside each collection)")
-        bm25 = BM25Retriever.from_persist_dir(str(path), show_progress=False)
+        built = path / json.loads((path / "jobrag.json").read_text()).get("dir", "")  # copies built before versions: path itself
+        bm25 = BM25Retriever.from_persist_dir(str(built), show_progress=False)
         return cls(bm25, [metadata_dict_to_node(doc).metadata for doc in bm25.corpus], settings, filters)
 
     def with_filters(self, filters: ListingFilters) -> BM25ListingRetriever:
@@ -196,13 +245,15 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 class RetrieverFactory:
     """Builds retrievers from spec strings. Embedders, Chroma indexes and BM25 indexes are loaded once and shared by every
     retriever built from them (filters, depth and understanding are per retriever and cost nothing to vary); a BM25 index
-    is loaded again when an ingest rewrites it. Safe to share between threads (UI sessions, server requests)."""
+    is rebuilt from the collection and loaded again when an ingest (on any machine) records a new version. Safe to share between threads (UI sessions, server requests)."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings, self.store = settings, store
         self._embedders: dict[str, Embedder] = {}
-        self._indexes: dict[str, tuple[float, Any]] = {}  # collection or BM25 dir -> (version, loaded index)
+        self._facts: dict[str, dict[str, Any]] = {}  # model -> its collection facts
+        self._indexes: dict[str, tuple[Any, Any]] = {}  # collection or BM25 dir -> (version, loaded index)
         self._lock = threading.RLock()  # loading an index can build its embedder under the same lock
+        self._building: dict[str, threading.Lock] = {}  # collection -> its BM25 rebuild (not under the lock above)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetrieverFactory:
@@ -221,7 +272,12 @@ class RetrieverFactory:
             return self._embedders[model]
 
     def collection(self, model: str | None = None) -> Collection:
-        return self.store.collection(self.store.facts_for(self.embedder(model), self.settings.ingest), create=False)
+        """The model's collection, fetched again on every call (its metadata carries the content version)."""
+        model = model or self.settings.embedding.model
+        with self._lock:  # the facts hash the model's weights (~0.1 s): once per model, not per request
+            if model not in self._facts:
+                self._facts[model] = self.store.facts_for(self.embedder(model), self.settings.ingest)
+        return self.store.collection(self._facts[model], create=False)
 
     def build(self, spec: str | None = None, filters: ListingFilters | None = None, top_k: int | None = None,
               understand: bool = False) -> BaseRetriever:
@@ -229,34 +285,34 @@ class RetrieverFactory:
         from each question (chat, the UI and the API pass `retrieval.understand`)."""
         spec = spec or self.settings.retrieval.mode
         parsed = Spec.parse(spec)
+        collection = self.collection(parsed.model)  # once per build: one round trip to the store
         if parsed.rerank:
-            retriever = self._reranked(spec, parsed, filters, top_k)
+            retriever = self._reranked(spec, parsed, filters, top_k, collection)
         else:
-            retriever = self._plain(spec, filters, top_k)
+            retriever = self._plain(spec, filters, top_k, collection)
         if understand or parsed.understand:
             from rag_app.constrained import ConstrainedRetriever, DenseRelevance
 
-            model = parsed.model
-            relevance = DenseRelevance(self.collection(model), self.embedder(model))
+            relevance = DenseRelevance(collection, self.embedder(parsed.model))
             rs = self.settings.retrieval
             return ConstrainedRetriever(retriever, top_k or rs.top_k, relevance, rs.understand_margin, rs.understand_reference_rank)
         return retriever
 
-    def _plain(self, spec: str, filters: ListingFilters | None, top_k: int | None) -> BaseRetriever:
+    def _plain(self, spec: str, filters: ListingFilters | None, top_k: int | None, collection: Collection) -> BaseRetriever:
         kind, model = parse_spec(spec)
         rs = self.settings.retrieval.model_copy(update={"top_k": top_k} if top_k else {})
         filters = filters if filters is not None else rs.filters
-        collection = self.collection(model)
 
         if kind == "bm25":
-            return self._bm25(collection.name, rs).with_filters(filters)
+            return self._bm25(collection, rs).with_filters(filters)
         if kind == "dense":
             return self._dense(collection, model, rs).with_filters(filters)
         wide = rs.model_copy(update={"top_k": max(rs.top_k, rs.candidate_k)})  # fuse deeper lists than we return
         fusion = fusion_for(rs, model or self.settings.embedding.model)
-        return HybridRetriever(self._dense(collection, model, wide), self._bm25(collection.name, wide), rs, fusion).with_filters(filters)
+        return HybridRetriever(self._dense(collection, model, wide), self._bm25(collection, wide), rs, fusion).with_filters(filters)
 
-    def _reranked(self, spec: str, parsed: Spec, filters: ListingFilters | None, top_k: int | None) -> BaseRetriever:
+    def _reranked(self, spec: str, parsed: Spec, filters: ListingFilters | None, top_k: int | None,
+                  collection: Collection) -> BaseRetriever:
         """The spec's first stage, `rerank_depth` listings deep, re-scored by the cross-encoder (loaded once per model)."""
         from rag_app.rerank import CrossEncoderScorer, RerankRetriever, first_chunks
 
@@ -264,21 +320,40 @@ class RetrieverFactory:
         name = parsed.rerank_model or rs.rerank_model
         scorer = self._shared(f"rerank:{name}", 0.0, lambda: CrossEncoderScorer.load(name, self.settings.embedding.device))
         k = top_k or rs.top_k
-        inner = self._plain(spec, filters, max(k, rs.rerank_depth))
-        return RerankRetriever(inner, scorer, first_chunks(self.collection(parsed.model)), k, rs.rerank_depth)
+        inner = self._plain(spec, filters, max(k, rs.rerank_depth), collection)
+        return RerankRetriever(inner, scorer, first_chunks(collection), k, rs.rerank_depth)
 
     def _dense(self, collection: Collection, model: str | None, rs: RetrievalSettings) -> DenseRetriever:
         index = self._shared(f"dense:{collection.name}", 0.0, lambda: DenseRetriever.over(collection, self.embedder(model), rs).index)
         return DenseRetriever(index, rs)
 
-    def _bm25(self, collection_name: str, rs: RetrievalSettings) -> BM25ListingRetriever:
-        path = bm25_dir(self.settings.home, collection_name)
-        stamp = path / "jobrag.json"
-        version = stamp.stat().st_mtime if stamp.exists() else 0.0
-        base = self._shared(f"bm25:{path}", version, lambda: BM25ListingRetriever.load(path, rs))
+    def _bm25(self, collection: Collection, rs: RetrievalSettings) -> BM25ListingRetriever:
+        path = self._fresh_bm25(collection)
+        base = self._shared(f"bm25:{path}", bm25_version(path), lambda: BM25ListingRetriever.load(path, rs))
         return BM25ListingRetriever(base.bm25, base.metadata, rs)
 
-    def _shared(self, key: str, version: float, load: Callable[[], Any]) -> Any:
+    def _fresh_bm25(self, collection: Collection) -> Path:
+        """This machine's BM25 copy of `collection`, rebuilt from the collection when an ingest (here or on any machine
+        writing to the same Chroma server) recorded another version; one build at a time per collection, across processes."""
+        from filelock import FileLock
+
+        path, wanted = bm25_dir(self.settings.home, collection.name), content_version(collection)
+
+        def stale() -> bool:
+            local = bm25_version(path)
+            return local is None or (wanted is not None and local != wanted)
+
+        if stale():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                building = self._building.setdefault(collection.name, threading.Lock())
+            with building, FileLock(f"{path}.lock"):
+                if stale():  # another thread or process may have built it meanwhile
+                    logger.info("rebuilding the BM25 copy of %s (version %s -> %s)", collection.name, bm25_version(path), wanted)
+                    build_bm25(collection, path, wanted)
+        return path
+
+    def _shared(self, key: str, version: float | str | None, load: Callable[[], Any]) -> Any:
         with self._lock:
             held = self._indexes.get(key)
             if held is None or held[0] != version:

@@ -182,6 +182,33 @@ class EvalSettings(BaseModel):
     judge_api_key: SecretStr | None = Field(None, description="The judge's API key (prefer JOBRAG_EVAL__JUDGE_API_KEY; default llm.api_key).")
 
 
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="`jobrag serve`: interface to bind (loopback by default; put a proxy or load balancer in front).")
+    port: int = Field(8000, ge=1, le=65535, description="`jobrag serve`: port.")
+    api_key: SecretStr | None = Field(None, description="Bearer token every request must carry (Authorization: Bearer KEY), except "
+                                                        "/healthz and /readyz; None serves without one (prefer JOBRAG_SERVER__API_KEY).")
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed to call the API (CORS); none by default.")
+    llm_concurrency: int = Field(2, ge=1, description="Answers a model writes at once; the rest wait in the queue. Retrieval is not "
+                                                      "limited (it runs concurrently with generation).")
+    llm_queue: int = Field(8, ge=0, description="Requests that may wait for a generation slot; one more is refused at once with 429 "
+                                                "and Retry-After (never a hang).")
+    llm_queue_timeout_s: float = Field(60.0, gt=0, description="A queued request waiting longer than this gets the code-written answer "
+                                                               "with a notice instead of the model's.")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After seconds sent with 429 (queue full) and 503 (not ready).")
+    max_body_bytes: int = Field(65_536, ge=1024, description="Larger request bodies are refused with 413.")
+    max_query_chars: int = Field(1000, ge=10, description="Longest query, question or chat message (422 beyond).")
+    max_k: int = Field(50, ge=1, description="Largest k (listings per request) a caller may ask for (422 beyond).")
+    max_history: int = Field(20, ge=0, description="Earlier turns a caller may send with a question (422 beyond).")
+    shutdown_timeout_s: float = Field(30.0, gt=0, description="On SIGTERM, in-flight requests get this long to finish before the "
+                                                              "server exits.")
+    retrieval_concurrency: int | None = Field(None, ge=1, description="Searches running at once (query embedding, Chroma, BM25); more "
+                                                                   "wait their turn in arrival order. None: the CPU count (oversubscribed "
+                                                                   "cores slow every search down and make the tail unfair).")
+    torch_threads: int | None = Field(1, ge=1, description="torch intra-op threads per request (query embedding): 1 lets concurrent "
+                                                         "requests use the cores side by side instead of oversubscribing them "
+                                                         "(on 2 busy cores a query embedded 4x faster); None keeps torch's default.")
+
+
 class Settings(BaseSettings):
     """Effective jobrag settings."""
 
@@ -195,6 +222,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings, description='Answer generation.')
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings, description='Pair generation and embedder fine-tuning.')
     eval: EvalSettings = Field(default_factory=EvalSettings, description='Compare reports and statistics.')
+    server: ServerSettings = Field(default_factory=ServerSettings, description='The HTTP API (`jobrag serve`).')
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -130,7 +130,11 @@ class Store:
             metadata = {k: v if isinstance(v, (int, float, bool)) else str(v) for k, v in facts.items()}
             metadata.update({"created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "hnsw:space": "cosine"})
             logger.info("creating collection %s for %s", name, facts["model"])
-            return self.client.create_collection(name=name, metadata=metadata, embedding_function=None)
+            try:
+                return self.client.create_collection(name=name, metadata=metadata, embedding_function=None)
+            except Exception:  # another machine created it first (shards starting together): check it like any existing one
+                if name not in {c.name for c in self.client.list_collections()}:
+                    raise
         coll = self.client.get_collection(name=name, embedding_function=None)
         held = (coll.metadata or {}).get("fingerprint")
         if held != facts["fingerprint"]:

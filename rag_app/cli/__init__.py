@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from rag_app.cli import cmd_bench, cmd_chat, cmd_compare, cmd_config, cmd_ingest, cmd_train
+from rag_app.cli import cmd_bench, cmd_chat, cmd_compare, cmd_config, cmd_ingest, cmd_serve, cmd_train
 from rag_app.errors import JobragError
 
 
@@ -43,6 +43,7 @@ app.command("ingest")(cmd_ingest.ingest)
 app.command("ask")(cmd_chat.ask)
 app.command("chat")(cmd_chat.chat)
 app.command("ui")(cmd_chat.ui)
+app.command("serve")(cmd_serve.serve)
 app.command("gen-pairs")(cmd_train.gen_pairs)
 app.command("finetune")(cmd_train.finetune)
 app.command("train-reranker")(cmd_train.train_reranker)
@@ -51,6 +52,7 @@ config_app.command("show")(cmd_config.show)
 bench_app.command("ingest")(cmd_bench.bench_ingest)
 bench_app.command("query")(cmd_bench.bench_query)
 bench_app.command("train")(cmd_bench.bench_train)
+bench_app.command("serve")(cmd_bench.bench_serve)
 
 
 @app.callback()

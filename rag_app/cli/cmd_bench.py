@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -80,3 +80,53 @@ def bench_train(pairs: Annotated[Optional[Path], typer.Option(help="gen-pairs di
         "steps": run.steps, "seconds_per_step": f"{train_s / run.steps:.2f}", "rows_per_s": f"{run.steps * fs.batch_size / train_s:.1f}",
         "mining_s": f"{run.timings.get('mining_s', 0):.1f}", "peak_rss_mb": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
         "columns": "anchor, positive, negative" if run.hard_negatives else "anchor, positive"}))
+
+
+def bench_serve(url: Annotated[Optional[str], typer.Option(help="Target a running API (default: start `jobrag serve` on a free loopback port).")] = None,
+                clients: Annotated[str, typer.Option(help="Concurrency levels, comma-separated.")] = "1,8,32",
+                duration: Annotated[float, typer.Option(min=1, help="Seconds per level.")] = 20.0,
+                max_requests: Annotated[int, typer.Option(min=1, help="Request budget per level.")] = 5000,
+                endpoints: Annotated[str, typer.Option(help="search, ask or both (comma-separated).")] = "search,ask",
+                llm: LLMOpt = None, retriever: Annotated[Optional[str], typer.Option(help="Retriever spec sent with each request.")] = None,
+                llm_clients: Annotated[str, typer.Option(help="Levels for /v1/ask when a model writes the answers (kept low).")] = "1,2",
+                timeout: Annotated[float, typer.Option(min=1, help="Per-request timeout, seconds (a timed-out request counts as lost).")] = 60.0,
+                queries: Annotated[Optional[str], typer.Option(help="BEIR dir or queries.jsonl (default: built-in job queries).")] = None) -> None:
+    """Load-test the HTTP API: throughput, p50/p95/p99, errors, lost and rejected requests per endpoint and concurrency."""
+    import json
+    import os
+    import tempfile
+
+    from eval.latency import load_queries
+    from rag_app.server.bench import run_bench, serve_subprocess, wait_ready
+
+    settings = cli_settings(None, None)
+    levels = [int(c) for c in clients.split(",") if c.strip()]
+    headers = {"Authorization": f"Bearer {settings.server.api_key.get_secret_value()}"} if settings.server.api_key else {}
+    texts = load_queries(queries, 200)
+    figures: list[dict] = []
+
+    def show(result: Any) -> None:
+        figures.append(result.row())
+        console.print(f"{result.endpoint:>6} x{result.clients:<3} {result.seconds:5.1f}s  ok {result.ok:5d}  {result.throughput:7.1f} req/s  "
+                      f"p50 {result.p50_ms:7.1f}  p95 {result.p95_ms:7.1f}  p99 {result.p99_ms:7.1f} ms  errors {result.errors}  "
+                      f"lost {result.lost}  rejected {result.rejected}", markup=False, highlight=False)
+
+    def run(base: str) -> None:
+        ready = wait_ready(base, headers, 600)
+        writes = ready.get("llm", "none") != "none"
+        chosen = {e.strip(): levels for e in endpoints.split(",") if e.strip()}
+        if "ask" in chosen and writes:  # a model writes: generation is the bottleneck by design, keep the load low
+            chosen["ask"] = [int(c) for c in llm_clients.split(",") if c.strip()]
+        console.print(f"bench serve: {base} (embedder {ready.get('embedder')}, retriever {retriever or ready.get('retriever')}, "
+                      f"llm {ready.get('llm')}), {duration:g}s or {max_requests} requests per level")
+        run_bench(base, chosen, texts, duration, max_requests, timeout, headers, retriever, on_result=show)
+
+    if url:
+        run(url.rstrip("/"))
+    else:
+        env = {**os.environ, **({"JOBRAG_LLM__MODE": llm} if llm else {})}
+        with tempfile.TemporaryDirectory(prefix="jobrag-bench-serve-") as tmp, serve_subprocess(env, [], Path(tmp) / "serve.log") as served:
+            run(served.url)
+    out = settings.dir("reports") / "bench-serve.json"
+    out.write_text(json.dumps({"levels": figures, "duration_s": duration, "max_requests": max_requests}, indent=2))
+    console.print(f"figures: {out}")

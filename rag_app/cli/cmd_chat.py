@@ -113,7 +113,7 @@ def ui(host: Annotated[str, typer.Option(help="Interface to serve on (loopback b
        port: Annotated[int, typer.Option(help="Port.")] = 8501) -> None:
     """Serve the Streamlit UI (chat, A/B, compare reports) at http://HOST:PORT."""
     import importlib.util
-    import subprocess
+    import os
     from pathlib import Path
 
     require_extra("streamlit", "ui", "`jobrag ui`")
@@ -121,9 +121,11 @@ def ui(host: Annotated[str, typer.Option(help="Interface to serve on (loopback b
     script = Path(spec.origin) if spec and spec.origin else Path(__file__).resolve().parents[2] / "streamlit_app.py"
     if not script.exists():
         raise ConfigError(f"{script} not found: install jobrag from its source tree (pip install -e '.[ui]')")
-    console.print(f"jobrag UI on http://{host}:{port}  (Ctrl+C stops it)")
+    console.print(f"jobrag UI on http://{host}:{port}  (Ctrl+C or SIGTERM stops it)")
     sys.stdout.flush()
+    sys.stderr.flush()
+    # streamlit replaces this process (same pid): a signal for `jobrag ui` reaches the server itself, and nothing is left behind
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host, "--server.port", str(port),
            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "minimal"]
-    raise SystemExit(subprocess.call(cmd))
+    os.execv(sys.executable, cmd)
