@@ -63,7 +63,9 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
              max_seq_length: Annotated[Optional[int], typer.Option(min=16)] = None,
              learning_rate: Annotated[Optional[float], typer.Option()] = None,
              matryoshka: Annotated[Optional[bool], typer.Option("--matryoshka/--no-matryoshka")] = None,
-             negatives: Annotated[bool, typer.Option("--negatives/--no-negatives", help="Mine hard negatives with the base model.")] = True,
+             negatives: Annotated[bool, typer.Option("--negatives/--no-negatives", help="Mine hard negatives.")] = True,
+             negatives_from: Annotated[Optional[str], typer.Option("--negatives-from", help="dense (base model) | bm25 (shared words) | both "
+                                                                    "(default finetune.negatives).")] = None,
              eval_queries: Annotated[Optional[Path], typer.Option("--eval", help="Extra BEIR query dir evaluated before/after (e.g. dev_a).")] = None,
              eval_corpus: Annotated[Optional[Path], typer.Option(help="Corpus for --eval (jobs JSONL or BEIR corpus).")] = None,
              max_steps: Annotated[int, typer.Option(help="Stop after N steps (smoke runs); -1 = full epochs.")] = -1,
@@ -76,7 +78,8 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     from finetune.train import fit
 
     overrides = {k: v for k, v in dict(base_model=base, loss=loss, epochs=epochs, batch_size=batch_size, max_seq_length=max_seq_length,
-                                         learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed).items() if v is not None}
+                                         learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed,
+                                         negatives=negatives_from).items() if v is not None}
     settings = cli_settings(None, None, finetune=overrides)
     fs = settings.finetune
     latest = settings.home / "pairs" / "LATEST"
