@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 JOBRAG := $(VENV)/bin/jobrag
 # CPU torch pin and other pins live here, not in pyproject.toml; override with CONSTRAINTS=... on GPU machines.
 CONSTRAINTS ?= constraints.txt
-EXTRAS ?= offline-models,local-llm,ui,server,eval,dev
+EXTRAS ?= offline-models,local-llm,ui,server,eval,keyphrases,dev
 # The browser tests drive Debian's chromium through Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import random
 import re
 import time
@@ -22,7 +21,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from finetune.split import leakage_groups, split_groups
+from finetune.keyphrases import extract
+from finetune.split import FRACTIONS, listing_splits
 from finetune.templates import STYLE_WEIGHTS, STYLES, core_role, facts_of, render
 from rag_app.errors import ConfigError
 from rag_app.records import IRSplit, JobListing, TrainingData
@@ -30,77 +30,28 @@ from rag_app.settings import DEFAULT_LLM_PROMPT
 
 logger = logging.getLogger(__name__)
 
-# Words every job ad uses: useless as search terms.
-GENERIC_AD_WORDS = frozenset("""ability able apply applicant applicants applications candidate candidates career company duties
-employee employees employer employment environment equal excellent experience experienced field functions including job jobs
-knowledge looking opportunity opportunities plus position positions preferred qualifications required requirements responsibilities
-role roles skills strong successful team teams work working years year join help new related provide ensure within across based
-various well including also must make great best world class high highly help haves nice offer offers benefits pay salary
-january february march april may june july august september october november december monday tuesday wednesday thursday
-friday saturday sunday yrs year's hour hours week weeks day days month months annual annually per central north south east
-west northern southern eastern western nationally national local locally daily weekly today immediately currently""".split())
-# Terms come from the part of a posting its reader sees: the header plus about the first 1,000 characters of the
-# description (the serving model's 256 word pieces; a person skims a similar amount). A term from further down is
-# invisible to the model, so a query built on it teaches noise.
-TERM_WINDOW_CHARS = 1000
-
-
-def document_frequency_window(n_docs: int) -> tuple[int, int | float]:
-    """TF-IDF (min_df, max_df) for a corpus of `n_docs`: a distinctive term is in at least 3 listings and at most 5% of them.
-
-    Below 60 listings 5% is under 3 listings, so the floor drops (1 listing per 20, at least 1) and the ceiling becomes a
-    count no lower than the floor: scikit-learn refuses a window whose ceiling is below its floor.
-    """
-    min_df = min(3, max(1, n_docs // 20))
-    return (min_df, 0.05) if 0.05 * n_docs >= min_df else (min_df, max(min_df, math.ceil(0.05 * n_docs)))
-
 
 class TemplateGenerator:
-    """Offline queries from templates over mined facts (TF-IDF terms, duty lines, place, pay, workplace, seniority)."""
+    """Offline queries from templates over mined facts (distinctive terms or keyphrases, duty lines, place, pay, workplace,
+    seniority). `keyphrases` picks the term miner (finetune.keyphrases); `specifics_weight` > 0 adds the `specifics` style."""
 
     name = "template"
 
-    def __init__(self, listings: Sequence[JobListing], queries_per_listing: int = 3, seed: int = 42, n_terms: int = 8) -> None:
+    def __init__(self, listings: Sequence[JobListing], queries_per_listing: int = 3, seed: int = 42, n_terms: int = 8,
+                 keyphrases: str = "tfidf", specifics_weight: float = 0.0, model: str | None = None) -> None:
         self.k, self.seed = queries_per_listing, seed
-        self.terms = self._distinctive_terms(listings, n_terms)
-
-    @staticmethod
-    def _distinctive_terms(listings: Sequence[JobListing], n: int) -> dict[str, list[str]]:
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-
-        stop = sorted(ENGLISH_STOP_WORDS | GENERIC_AD_WORDS)
-        min_df, max_df = document_frequency_window(len(listings))
-        vec = TfidfVectorizer(stop_words=stop, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z+#]{2,}\b", min_df=min_df, max_df=max_df,
-                              sublinear_tf=True, max_features=200_000)
-        try:
-            matrix = vec.fit_transform([x.description[:TERM_WINDOW_CHARS] for x in listings])
-        except ValueError as exc:  # a tiny or stop-word-only corpus leaves no term in the window: queries go without terms
-            logger.info("no distinctive terms in %d listings (%s); template queries use role, place and duties only", len(listings), exc)
-            return {x.id: [] for x in listings}
-        vocab = vec.get_feature_names_out()
-        # Domain words: a term must also occur in the titles of at least two listings of the corpus (railroad, radiology,
-        # petroleum, embedded …). This drops the adverbs and ad-copy verbs TF-IDF also ranks high (simply, comprise,
-        # believes) that no job seeker types, without any hand-made list of skills.
-        title_counts: dict[str, int] = {}
-        for x in listings:
-            for w in set(re.findall(r"[a-z][a-z+#]{2,}", x.title.lower())):
-                title_counts[w] = title_counts.get(w, 0) + 1
-        domain = {w for w, c in title_counts.items() if c >= 2}
-        out = {}
-        for row, listing in enumerate(listings):
-            banned = set(re.findall(r"[a-z]+", f"{listing.company or ''} {listing.location or ''} {listing.title}".lower()))
-            scores = matrix.getrow(row)
-            ranked = [vocab[i] for i in scores.indices[scores.data.argsort()[::-1]]]
-            out[listing.id] = [t for t in ranked if t in domain and not set(t.split()) & banned][:n]
-        return out
+        self.terms = extract(keyphrases, listings, n_terms, model)
+        self.styles, self.weights = STYLES, STYLE_WEIGHTS
+        if specifics_weight > 0:
+            self.styles, self.weights = (*STYLES, "specifics"), (*STYLE_WEIGHTS, specifics_weight)
 
     def __call__(self, listing: JobListing) -> list[tuple[str, str]]:
         rng = random.Random(f"{self.seed}:{listing.id}")
         facts = facts_of(listing, self.terms.get(listing.id, []))
-        styles = list(dict.fromkeys(rng.choices(STYLES, weights=STYLE_WEIGHTS, k=self.k * 3)))
+        styles = list(dict.fromkeys(rng.choices(self.styles, weights=self.weights, k=self.k * 3)))
         title = listing.title.strip().lower()
         out: list[tuple[str, str]] = []
-        for style in styles + [s for s in STYLES if s not in styles]:
+        for style in styles + [s for s in self.styles if s not in styles]:
             query = render(style, facts, rng)
             if not query:
                 continue
@@ -177,15 +128,14 @@ class LLMGenerator:
 
 
 def build_dataset(listings: Sequence[JobListing], queries: dict[str, list[tuple[str, str]]], out: Path, meta: dict[str, Any],
-                  seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, int]:
+                  seed: int, fractions: tuple[float, float, float] = FRACTIONS) -> dict[str, int]:
     """Write the split dataset dir; returns pair counts per split."""
-    groups = leakage_groups(listings)
-    assignment = split_groups(groups, fractions, seed)
+    groups, split_of = listing_splits(listings, fractions, seed)
     by_id = {x.id: x for x in listings}
     splits: dict[str, dict[str, Any]] = {s: {"queries": {}, "corpus": {}, "relevant_docs": {}, "mode": "text"} for s in ("train", "val", "test")}
     styles: dict[str, str] = {}
     for lid, pairs in queries.items():
-        split = splits[assignment[groups[lid]]]
+        split = splits[split_of[lid]]
         for i, (query, style) in enumerate(pairs):
             qid = f"q-{hashlib.sha1(f'{lid}:{i}:{query}'.encode()).hexdigest()[:12]}"
             split["queries"][qid] = query
@@ -193,8 +143,8 @@ def build_dataset(listings: Sequence[JobListing], queries: dict[str, list[tuple[
             styles[qid] = style
         split["corpus"][lid] = by_id[lid].document_text()
     for name, data in splits.items():  # every split's corpus holds all of its listings, queried or not
-        for lid, group in groups.items():
-            if assignment[group] == name:
+        for lid, home in split_of.items():
+            if home == name:
                 data["corpus"].setdefault(lid, by_id[lid].document_text())
     out.mkdir(parents=True, exist_ok=True)
     counts = {name: len(data["queries"]) for name, data in splits.items()}

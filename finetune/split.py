@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from rag_app.records import JobListing
 
+FRACTIONS = (0.8, 0.1, 0.1)  # train, val, test shares of listings
 _SUFFIXES = re.compile(r"\b(inc|llc|ltd|corp|corporation|co|company|plc|gmbh|lp|llp|group|the)\b\.?", re.I)
 
 
@@ -72,3 +73,10 @@ def split_groups(groups: dict[str, str], fractions: tuple[float, float, float], 
         else:
             out[g] = "train"
     return out
+
+
+def listing_splits(listings: Sequence[JobListing], fractions: tuple[float, float, float] = FRACTIONS, seed: int = 42) -> tuple[dict[str, str], dict[str, str]]:
+    """(listing id -> leakage group, listing id -> 'train'|'val'|'test'): the split every pairs dataset of these listings uses."""
+    groups = leakage_groups(listings)
+    assignment = split_groups(groups, fractions, seed)
+    return groups, {lid: assignment[g] for lid, g in groups.items()}

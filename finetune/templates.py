@@ -1,8 +1,10 @@
 """Facts a job seeker would search by, mined from one listing, and the query styles built from them.
 
 Styles mirror how people search: `keyword` (search-box terms), `natural` (a first-person request), `paraphrase`
-(abbreviated or jargon-shifted role + a duty), `skill` (skills/duties mined from the description) and `constraint`
-(a filter the listing satisfies: place, remote, pay floor, part-time, seniority). The title is never used verbatim.
+(abbreviated or jargon-shifted role + a duty), `skill` (skills/duties mined from the description), `constraint`
+(a filter the listing satisfies: place, remote, pay floor, part-time, seniority) and, when asked for, `specifics`
+(the role + 2-3 of the listing's distinctive keyphrases + its city or employer type: what decides on a corpus where
+every listing has the same role). The title is never used verbatim.
 """
 
 from __future__ import annotations
@@ -42,6 +44,19 @@ order partner promote protect purchase recruit run set sort stock transport welc
 DUTY_VERBS -= {"work", "ensure", "participate", "collaborate", "communicate", "complete"}  # lead boilerplate lines, not duties
 STYLES = ("keyword", "natural", "paraphrase", "skill", "constraint")
 STYLE_WEIGHTS = (0.3, 0.3, 0.15, 0.1, 0.15)
+# (employer type a searcher names, pattern on the company name or None, pattern on the posting's opening or None)
+EMPLOYER_TYPES = [
+    ("university", r"\b(university|college)\b", r"\b(university|college) campus\b"),
+    ("hospital", r"\b(hospital|medical center|health system|clinic)s?\b", None),
+    ("school district", r"\b(school district|unified school|public schools)\b", None),
+    ("government agency", r"\b(county|city|state|department) of\b", r"\b(government|public) agency\b"),
+    ("nonprofit", r"\b(foundation|non-?profit)\b", r"\b(non-?profit|not-for-profit)\b"),
+    ("startup", None, r"\b(start-?up|seed[- ]stage|series [a-d]|venture[- ]backed)\b"),
+    ("bank", r"\b(bank|bancorp|credit union)\b", None),
+    ("consulting firm", r"\b(consulting|consultants|advisors)\b", r"\b(consulting|consultancy) firm\b"),
+    ("staffing agency", r"\b(staffing|recruiting|search group|talent)\b", r"\bstaffing (agency|firm)\b"),
+    ("insurance company", r"\b(insurance|assurance|mutual)\b", None),
+]
 
 
 @dataclass
@@ -56,6 +71,7 @@ class Facts:
     seniority: str | None = None
     terms: list[str] = field(default_factory=list)
     duties: list[str] = field(default_factory=list)
+    employer_type: str | None = None
 
 
 def core_role(title: str) -> str:
@@ -108,13 +124,21 @@ def _is_hourly(salary: str | None) -> bool:
     return "hour" in text or (bool(amounts) and max(amounts) < 500 and "year" not in text)
 
 
+def employer_type(company: str | None, opening: str) -> str | None:
+    """'Fremont Bank' -> 'bank'; a posting that opens 'We are a Series B start-up' -> 'startup'; None when unsure."""
+    for kind, by_name, by_text in EMPLOYER_TYPES:
+        if (by_name and re.search(by_name, company or "", re.I)) or (by_text and re.search(by_text, opening, re.I)):
+            return kind
+    return None
+
+
 def facts_of(listing: JobListing, terms: list[str]) -> Facts:
     city, state = split_location(listing.location)
     employment = [e for e in EMPLOYMENT_TYPES if e.lower() in (listing.work_type or "").lower()]
     level = re.search(r"\b(senior|sr|lead|principal|junior|jr|entry)\b", f"{listing.title} {listing.experience_level or ''}", re.I)
     return Facts(role=core_role(listing.title), city=city, state=state, workplace=workplace_of(listing.work_type, listing.location),
                  employment=employment, pay=parse_pay(listing.salary), hourly=_is_hourly(listing.salary), seniority=level.group(1).lower() if level else None,
-                 terms=terms, duties=duties_of(listing.description))
+                 terms=terms, duties=duties_of(listing.description), employer_type=employer_type(listing.company, listing.description[:1000]))
 
 
 def abbreviate(role: str, rng: random.Random) -> str:
@@ -175,6 +199,8 @@ def render(style: str, f: Facts, rng: random.Random) -> str | None:
     if style == "paraphrase":
         tail = duty or " ".join(terms)
         return f"{alias} - {tail}" + (f", {f.state}" if f.state and rng.random() < 0.6 else "") if tail else None
+    if style == "specifics":
+        return specifics(f, who, rng)
     if style == "skill":
         options = [f"{' '.join(terms)} {who}" if terms else None, f"{who} with {terms[0]} experience" if terms else None,
                    f"{who} jobs {duty}" if duty else None, f"{duty} {who}" if duty else None]
@@ -189,3 +215,17 @@ def render(style: str, f: Facts, rng: random.Random) -> str | None:
     picked = rng.sample(constraints, k=min(len(constraints), rng.randint(1, 2)))
     topic = f" {terms[0]}" if terms and rng.random() < 0.4 else ""
     return f"{who}{topic} job " + " ".join(picked)
+
+
+def specifics(f: Facts, who: str, rng: random.Random) -> str | None:
+    """The role with 2-3 of the listing's keyphrases and, often, its city or employer type."""
+    if len(f.terms) < 2:
+        return None
+    picked = rng.sample(f.terms, k=min(len(f.terms), rng.randint(2, 3)))
+    city = f.city if f.city and "remote" not in f.city.lower() and rng.random() < 0.6 else None
+    kind = f.employer_type if rng.random() < 0.6 else None
+    listed = f"{', '.join(picked[:-1])} and {picked[-1]}"
+    options = [" ".join(x for x in (who, *picked, kind, city) if x),
+               f"{who} job with {listed}" + (f" at {article(kind)} {kind}" if kind else "") + (f" in {city}" if city else ""),
+               f"{' '.join(picked)} {who}" + (f" {kind}" if kind else "") + (f" {city}" if city else "")]
+    return rng.choice(options)

@@ -102,18 +102,28 @@ def build_loss(name: str, model: Any, matryoshka: bool, mini_batch_size: int = 1
     return loss
 
 
-def train_dataset(data: TrainingData, loss: str) -> tuple[Any, list[str]]:
-    """HF Dataset with the columns the loss expects, plus the entity of each row."""
+def train_dataset(data: TrainingData, loss: str) -> tuple[Any, list[str], list[list[str]]]:
+    """HF Dataset with the columns the loss expects, the entity of each row and its judged negatives (texts).
+
+    Judged negatives are the documents graded 0 for the row's query (label-0 rows of a pairs file); a query with several
+    positives hands them out in turn, so that each of its rows tries a different one first.
+    """
     from datasets import Dataset
 
     if isinstance(data.train, ScoredPairs):
         label = "score" if loss == "cosent" else "label"
         values = data.train.score if loss == "cosent" else [int(round(s)) for s in data.train.score]
-        return Dataset.from_dict({"sentence1": data.train.sentence1, "sentence2": data.train.sentence2, label: values}), []
-    rows = [(q, text, doc) for q, docs in data.train.relevant_docs.items() for doc in docs
-            if q in data.train.queries and (text := data.train.corpus.get(doc)) is not None]
-    entities = [data.groups.get(doc, doc) for _, _, doc in rows]
-    return Dataset.from_dict({"anchor": [data.train.queries[q] for q, _, _ in rows], "positive": [t for _, t, _ in rows]}), entities
+        return Dataset.from_dict({"sentence1": data.train.sentence1, "sentence2": data.train.sentence2, label: values}), [], []
+    split = data.train
+    rows = [(q, text, doc, i) for q, docs in split.relevant_docs.items() for i, doc in enumerate(docs)
+            if q in split.queries and (text := split.corpus.get(doc)) is not None]
+    entities = [data.groups.get(doc, doc) for _, _, doc, _ in rows]
+    given = []
+    for q, _, _, i in rows:
+        judged = [split.corpus[d] for d, grade in split.graded.get(q, {}).items() if grade <= 0 and d in split.corpus]
+        given.append(judged[i % len(judged):] + judged[: i % len(judged)] if judged else [])
+    dataset = Dataset.from_dict({"anchor": [split.queries[q] for q, _, _, _ in rows], "positive": [t for _, t, _, _ in rows]})
+    return dataset, entities, given
 
 
 def _sampler(data: TrainingData, loss_name: str, entities: list[str]) -> Any:
@@ -158,6 +168,8 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
 
     loss_name = settings.loss
     check(data, loss_name)
+    if hard_negatives and loss_name == "triplet" and settings.negatives == "both":
+        raise ConfigError("--loss triplet takes one negative per pair: use --negatives-from dense or bm25, or --loss mnrl")
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model = SentenceTransformer(resolve_model(base_model), model_card_data=SentenceTransformerModelCardData(
@@ -171,17 +183,20 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     timings["eval_before_s"] = time.perf_counter() - t
 
     model.max_seq_length = settings.max_seq_length
-    dataset, entities = train_dataset(data, loss_name)
+    dataset, entities, given = train_dataset(data, loss_name)
     neg_stats: dict[str, int] = {}
     if hard_negatives and data.kind == "ir" and loss_name in ("mnrl", "cached-mnrl", "triplet"):
         t = time.perf_counter()
         by_text = {text: doc for doc, text in data.train.corpus.items()}
         dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()), seed=settings.seed,
-                                  candidates=8 if settings.same_role_negatives else 16, exclude_same_role=not settings.same_role_negatives)
+                                  candidates=8 if settings.same_role_negatives else 16, exclude_same_role=not settings.same_role_negatives,
+                                  source=settings.negatives, given=given if any(given) else None)
         entities = [data.groups.get(by_text.get(p, ""), p) for p in dataset["positive"]]
         timings["mining_s"] = time.perf_counter() - t
     elif loss_name == "triplet":
         raise ConfigError("--loss triplet needs hard negatives (drop --no-negatives)")
+    elif any(given):
+        logger.warning("%d judged negatives unused: --no-negatives trains on (query, positive) pairs only", sum(map(len, given)))
 
     if entities and not settings.same_role_negatives:
         from finetune.negatives import role_key

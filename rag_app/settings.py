@@ -24,6 +24,8 @@ RetrieverMode = Literal["dense", "bm25", "hybrid"]
 FusionMode = Literal["rrf", "convex"]
 LLMMode = Literal["local", "openai", "none"]
 LossName = Literal["mnrl", "cached-mnrl", "cosent", "contrastive", "triplet"]
+NegativeSource = Literal["dense", "bm25", "both"]
+KeyphraseMode = Literal["tfidf", "yake", "keybert"]
 JudgeMode = Literal["none", "openai"]
 AnswerStyle = Literal["auto", "cited", "evidence"]
 EMBEDDING_MODES: tuple[str, ...] = get_args(EmbeddingMode)
@@ -163,6 +165,8 @@ class FinetuneSettings(BaseModel):
     seed: int = Field(42, description="Seed for generation, splits, mining and training.")
     same_role_negatives: bool = Field(False, description="Let listings of the positive's own occupation (core title) serve as negatives, "
                                       "mined and in-batch. Off: a job seeker calls them relevant too.")
+    negatives: NegativeSource = Field("dense", description="Where mined hard negatives come from: `dense` (the base model's near misses), "
+                                      "`bm25` (listings sharing the query's words, not its job) or `both` (one of each per pair).")
     queries_per_listing: int = Field(3, ge=1, description="Generated queries per listing.")
     tune_fusion: bool = Field(True, description="After training on (query, listing) data, tune the hybrid fusion (method and weight) on the "
                               "val split and write fusion.json next to the model; hybrid retrievers over it use it unless retrieval.fusion is set.")
@@ -170,6 +174,10 @@ class FinetuneSettings(BaseModel):
                                "sentence-embedding model gets a fresh one-output head).")
     reranker_eval_queries: int = Field(200, ge=1, description="`jobrag train-reranker`: val queries whose top rerank_depth listings "
                                        "(of the base embedder) are re-ranked before and after training.")
+    keyphrases: KeyphraseMode = Field("tfidf", description="gen-pairs: how a listing's distinctive terms are mined from its header and "
+                                      "opening: `tfidf` (single words), `yake` or `keybert` (keyphrases; `pip install 'jobrag[keyphrases]'`).")
+    specifics_weight: float = Field(0.0, ge=0, description="gen-pairs: weight of the `specifics` query style (role + 2-3 keyphrases + "
+                                    "city or employer type) next to the other styles, whose weights sum to 1; 0 = off.")
     llm_prompt: str = Field(DEFAULT_LLM_PROMPT, description="gen-pairs --generator llm: prompt with {n} and {listing} placeholders.")
 
 

@@ -18,21 +18,27 @@ def gen_pairs(source: SourceOpt = None, limit: LimitOpt = None, maps: MapOpt = N
               out: Annotated[Optional[Path], typer.Option(help="Dataset directory (default <home>/pairs/<source name>).")] = None,
               queries_per_listing: Annotated[Optional[int], typer.Option(help="Queries per listing (default finetune.queries_per_listing).")] = None,
               seed: Annotated[Optional[int], typer.Option(help="Seed (default finetune.seed).")] = None,
+              keyphrases: Annotated[Optional[str], typer.Option(help="template: tfidf (words) | yake | keybert (keyphrases; default finetune.keyphrases).")] = None,
+              specifics_weight: Annotated[Optional[float], typer.Option(min=0, help="template: weight of the `specifics` style, role + "
+                                                                        "keyphrases + city/employer type (default finetune.specifics_weight).")] = None,
               concurrency: Annotated[int, typer.Option(help="llm: parallel requests.")] = 4,
               retries: Annotated[int, typer.Option(help="llm: retries per listing.")] = 3) -> None:
     """Generate (query, listing) pairs and write a leakage-safe train/val/test dataset dir."""
     from finetune.pairs import LLMGenerator, TemplateGenerator, build_dataset, source_hash
     from ingest.pipeline import read_listings
 
-    settings = cli_settings(None, maps)
+    overrides = {k: v for k, v in dict(keyphrases=keyphrases, specifics_weight=specifics_weight).items() if v is not None}
+    settings = cli_settings(None, maps, finetune=overrides)
+    fs = settings.finetune
     spec = source or settings.ingest.source
     read = read_listings(spec, settings, limit)
-    k = queries_per_listing or settings.finetune.queries_per_listing
-    seed = settings.finetune.seed if seed is None else seed
+    k = queries_per_listing or fs.queries_per_listing
+    seed = fs.seed if seed is None else seed
     out = out or settings.home / "pairs" / Path(spec.replace("hub:", "")).stem
     meta: dict[str, Any] = {"generator": generator, "source": spec, "source_hash": source_hash(read.listings), "queries_per_listing": k}
     if generator == "template":
-        gen = TemplateGenerator(read.listings, k, seed)
+        gen = TemplateGenerator(read.listings, k, seed, keyphrases=fs.keyphrases, specifics_weight=fs.specifics_weight, model=fs.base_model)
+        meta |= {"keyphrases": fs.keyphrases, "specifics_weight": fs.specifics_weight}
         queries = {x.id: gen(x) for x in read.listings}
     elif generator == "llm":
         from rag_app.llms import build_llm
@@ -41,10 +47,10 @@ def gen_pairs(source: SourceOpt = None, limit: LimitOpt = None, maps: MapOpt = N
             raise ConfigError("--generator llm uses the OpenAI-compatible LLM: set llm.mode=openai and llm.api_base (the local 135M model cannot write queries)")
         llm = build_llm(settings.llm, settings.dir("cache"))
         gen_llm = LLMGenerator(lambda prompt: llm.complete(prompt).text, out / "llm-checkpoint.jsonl", n=k,
-                               prompt=settings.finetune.llm_prompt, concurrency=concurrency, retries=retries)
+                               prompt=fs.llm_prompt, concurrency=concurrency, retries=retries)
         done = gen_llm.run(read.listings)
         queries = {lid: [(q, "llm") for q in qs] for lid, qs in done.items()}
-        meta |= {"llm_model": settings.llm.model, "llm_api_base": settings.llm.api_base, "prompt": settings.finetune.llm_prompt}
+        meta |= {"llm_model": settings.llm.model, "llm_api_base": settings.llm.api_base, "prompt": fs.llm_prompt}
     else:
         raise ConfigError(f"unknown generator {generator!r}; valid: template, llm")
     counts = build_dataset(read.listings, queries, out, meta, seed)
@@ -64,14 +70,21 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
              max_seq_length: Annotated[Optional[int], typer.Option(min=16)] = None,
              learning_rate: Annotated[Optional[float], typer.Option()] = None,
              matryoshka: Annotated[Optional[bool], typer.Option("--matryoshka/--no-matryoshka")] = None,
-             negatives: Annotated[bool, typer.Option("--negatives/--no-negatives", help="Mine hard negatives with the base model.")] = True,
+             negatives: Annotated[bool, typer.Option("--negatives/--no-negatives", help="Mine hard negatives.")] = True,
+             negatives_from: Annotated[Optional[str], typer.Option("--negatives-from", help="dense (base model) | bm25 (shared words) | both "
+                                                                    "(default finetune.negatives).")] = None,
              eval_queries: Annotated[Optional[Path], typer.Option("--eval", help="Extra BEIR query dir evaluated before/after (e.g. dev_a).")] = None,
              eval_corpus: Annotated[Optional[Path], typer.Option(help="Corpus for --eval (jobs JSONL or BEIR corpus).")] = None,
              max_steps: Annotated[int, typer.Option(help="Stop after N steps (smoke runs); -1 = full epochs.")] = -1,
              eval_steps: Annotated[Optional[int], typer.Option(min=0, help="Evaluate/checkpoint every N steps, best kept (0 = per epoch).")] = None,
              seed: Annotated[Optional[int], typer.Option()] = None,
              tune_fusion: Annotated[Optional[bool], typer.Option("--tune-fusion/--no-tune-fusion", help="Tune the hybrid fusion on the val "
-                                                                 "split and write fusion.json (default finetune.tune_fusion).")] = None) -> None:
+                                                                 "split and write fusion.json (default finetune.tune_fusion).")] = None,
+             pairs_file: Annotated[Optional[list[Path]], typer.Option("--pairs-file", help="Search-log judgements, repeatable: CSV/JSONL with "
+                                                                       "query,listing_id[,label] or query,positive[,negative] (listing ids); alone "
+                                                                       "(listings from --source) or with a gen-pairs --pairs dir.")] = None,
+             source: Annotated[Optional[str], typer.Option("--source", help="--pairs-file alone: the listings its ids name (default ingest.source).")] = None,
+             maps: MapOpt = None) -> None:
     """Fine-tune the embedder (SentenceTransformerTrainer); writes the model, its card, manifest.json and fusion.json."""
     from eval.benchmarks import load_beir, load_corpus
     from finetune import card
@@ -79,11 +92,16 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
 
     overrides = {k: v for k, v in dict(base_model=base, loss=loss, epochs=epochs, batch_size=batch_size, max_seq_length=max_seq_length,
                                          learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed,
-                                         tune_fusion=tune_fusion).items() if v is not None}
-    settings = cli_settings(None, None, finetune=overrides)
+                                         tune_fusion=tune_fusion, negatives=negatives_from).items() if v is not None}
+    settings = cli_settings(None, maps, finetune=overrides)
     fs = settings.finetune
-    pairs = _pairs_dir(settings, pairs)
-    data = _training_data(pairs, fs.seed)
+    if pairs_file:
+        data = file_pairs_data(pairs_file, pairs, source, settings)
+    elif source:
+        raise ConfigError("--source goes with --pairs-file (the listings its ids name); a gen-pairs dir holds its own listings")
+    else:
+        pairs = _pairs_dir(settings, pairs)
+        data = _training_data(pairs, fs.seed)
     if data.kind == "scored":
         fs = fs.model_copy(update={"loss": loss or "cosent"})
     extra = {}
@@ -95,7 +113,7 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     quiet_transformers()
     started = time.perf_counter()
     run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps)
-    manifest = card.write(out, run, data.name, pairs if pairs.is_dir() else None, data.meta, fs.model_dump(), time.perf_counter() - started)
+    manifest = card.write(out, run, data.name, pairs if pairs and pairs.is_dir() else None, data.meta, fs.model_dump(), time.perf_counter() - started)
     rows = {k: f"{run.before[k]:.4f} -> {run.after[k]:.4f}" for k in run.before if any(m in k for m in ("ndcg@10", "mrr@10", "recall@10", "spearman_cosine"))}
     console.print(kv_table(f"finetune {data.name} ({run.loss}) -> {out}", {**rows, **{k: f"{v:.1f}" for k, v in manifest["durations_s"].items()},
                                                                                "steps": run.steps, "train rows": run.train_rows}))
@@ -123,13 +141,13 @@ def _training_data(pairs: Path, seed: int) -> TrainingData:
     raise ConfigError(f"{pairs} is not a gen-pairs dir (train.json), a BEIR dir (queries.jsonl + qrels/) or an STS-B dir (train.csv, dev.csv)")
 
 
-def _tune_fusion(out: Path, data: TrainingData, pairs: Path, settings: Any) -> None:
+def _tune_fusion(out: Path, data: TrainingData, pairs: Path | None, settings: Any) -> None:
     """Tune the hybrid fusion of the saved model on the val split; write fusion.json and a card section; print the pick."""
     from finetune import card
     from finetune.fusion import tune_saved
 
     rs = settings.retrieval
-    info = {"data": data.name, "split": "val", "dir": str(pairs), "file_sha256_16": card.file_hashes(pairs).get("val.json")}
+    info = {"data": data.name, "split": "val", "dir": str(pairs), "file_sha256_16": card.file_hashes(pairs).get("val.json") if pairs else None}
     choice = tune_saved(out, data.val, rs.fusion_depth, rs.rrf_k, info, settings.embedding.device)
     card.append_fusion(out, choice)
     best = choice.fusion().label()
@@ -173,3 +191,34 @@ def train_reranker(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pai
     console.print(kv_table(f"train-reranker {data.name} -> {out}", {**rows, **first_stage, "steps": run.steps, "train rows": run.train_rows,
                                                                      "seconds": f"{time.perf_counter() - started:.1f}"}))
     console.print(f"use it: jobrag compare ... --retriever rr=hybrid:MODEL+rerank:{out}   (or retrieval.rerank_model: {out})")
+
+
+def file_pairs_data(files: list[Path], pairs: Path | None, source: str | None, settings: Any) -> Any:
+    """`--pairs-file` judgements as TrainingData: over a gen-pairs dir's listings and splits (merged into its pairs), or
+    over the `--source` listings split as `jobrag gen-pairs` would split them."""
+    from finetune.pairs import load_training_data, source_hash
+    from finetune.pairs_file import listings_of, read_pairs_files, with_file_pairs
+    from finetune.split import listing_splits
+
+    judgements, report = read_pairs_files(files)
+    if pairs is not None:
+        if source:
+            raise ConfigError(f"--source is not used with --pairs {pairs}: the file pairs name listings of that gen-pairs dir")
+        if not (pairs / "train.json").exists():
+            raise ConfigError(f"--pairs-file mixes with a gen-pairs dir only; {pairs} has no train.json (create one with `jobrag gen-pairs`)")
+        base = load_training_data(pairs)
+        texts, split_of = listings_of(base)
+        data = with_file_pairs(judgements, report, texts, split_of, base.groups, base=base)
+    else:
+        from ingest.pipeline import read_listings
+
+        spec = source or settings.ingest.source
+        read = read_listings(spec, settings)
+        groups, split_of = listing_splits(read.listings, seed=settings.finetune.seed)
+        data = with_file_pairs(judgements, report, {x.id: x.document_text() for x in read.listings}, split_of, groups,
+                               name=f"pairs-file over {spec}", meta={"source": spec, "source_hash": source_hash(read.listings)},
+                               aliases={f.id: f.kept for f in read.folds}, dropped={r.id for r in read.rejects if r.id})
+    console.print(kv_table(f"pairs files: {', '.join(map(str, files))}", {"rows": report.rows, **report.counts}))
+    for reason, example in report.examples.items():
+        console.print(f"[yellow]rejected ({reason}), e.g. {example}[/yellow]")
+    return data

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from finetune.pairs import LLMGenerator, TemplateGenerator, build_dataset, document_frequency_window, load_training_data
+from finetune.keyphrases import document_frequency_window
+from finetune.pairs import LLMGenerator, TemplateGenerator, build_dataset, load_training_data
 from finetune.split import company_key, leakage_groups, split_groups
 from finetune.templates import abbreviate, core_role
 from rag_app.filters import parse_pay

@@ -139,6 +139,8 @@ def test_eval_steps_evaluates_and_checkpoints_mid_epoch(tmp_path) -> None:
     ("cached-mnrl", ir_data, {}),
     ("triplet", ir_data, {}),
     ("mnrl", ir_data, {"matryoshka": True}),
+    ("mnrl", ir_data, {"negatives": "both"}),
+    ("triplet", ir_data, {"negatives": "bm25"}),
     ("cosent", sts_data, {}),
     ("contrastive", sts_data, {}),
 ])
@@ -146,6 +148,7 @@ def test_eval_steps_evaluates_and_checkpoints_mid_epoch(tmp_path) -> None:
 def test_every_loss_trains_a_step(tmp_path, loss: str, data, kw: dict) -> None:
     run = fit(data(), "sentence-transformers/all-MiniLM-L6-v2", tmp_path / loss, fs(loss=loss, **kw), max_steps=1)
     assert run.steps == 1 and run.weights != run.base_weights
+    assert run.hard_negatives.get("pairs", run.train_rows) == run.train_rows  # mined: one row per pair, in every mode
     key = "val_cosine_ndcg@10" if data is ir_data else "val_spearman_cosine"
     assert key in run.after
 
@@ -170,3 +173,5 @@ def test_too_few_pairs_empty_split_and_wrong_loss_are_clear(tmp_path) -> None:
         fit(empty, "sentence-transformers/all-MiniLM-L6-v2", tmp_path, fs())
     with pytest.raises(ConfigError, match="use --loss cosent"):
         fit(sts_data(), "sentence-transformers/all-MiniLM-L6-v2", tmp_path, fs(loss="mnrl"))
+    with pytest.raises(ConfigError, match="triplet takes one negative per pair"):
+        fit(data, "sentence-transformers/all-MiniLM-L6-v2", tmp_path, fs(loss="triplet", negatives="both"))
