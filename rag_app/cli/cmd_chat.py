@@ -25,13 +25,15 @@ from rag_app.errors import ConfigError, require_extra
 def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, filters: list[str] | None, top_k: int | None) -> Any:
     from rag_app.chat import ChatEngine
     from rag_app.llms import start_llm
+    from rag_app.retriever_choice import usable_spec
     from rag_app.retrievers import RetrieverFactory
 
     settings = cli_settings(embedder, None, llm={"mode": llm} if llm else {})
     parsed = parse_filters(filters)  # None: retrieval.filters from the settings
     quiet_transformers()
-    spec = retriever or settings.retrieval.mode
-    built = RetrieverFactory.from_settings(settings).build(spec, parsed, top_k)
+    factory = RetrieverFactory.from_settings(settings)
+    spec = retriever or usable_spec(factory)  # the default (hybrid) falls back to dense without a BM25 index; an explicit one does not
+    built = factory.build(spec, parsed, top_k)
     model, notice = start_llm(settings.llm, settings.dir("cache"))
     return ChatEngine(built, model, settings.llm, retriever_label=spec), notice
 

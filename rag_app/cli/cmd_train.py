@@ -10,6 +10,11 @@ import typer
 
 from rag_app.cli.common import LimitOpt, MapOpt, SourceOpt, cli_settings, console, kv_table, quiet_transformers
 from rag_app.errors import ConfigError
+from rag_app.settings import EMBEDDING_BACKENDS
+
+ONNX_BACKENDS = tuple(b for b in EMBEDDING_BACKENDS if b != "torch")
+
+EXPORT_RESERVE_S = 25.0  # finetune --export with a time budget: the ONNX export and its int8 quantisation after training
 
 
 def gen_pairs(source: SourceOpt = None, limit: LimitOpt = None, maps: MapOpt = None,
@@ -68,17 +73,26 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
              eval_corpus: Annotated[Optional[Path], typer.Option(help="Corpus for --eval (jobs JSONL or BEIR corpus).")] = None,
              max_steps: Annotated[int, typer.Option(help="Stop after N steps (smoke runs); -1 = full epochs.")] = -1,
              eval_steps: Annotated[Optional[int], typer.Option(min=0, help="Evaluate/checkpoint every N steps, best kept (0 = per epoch).")] = None,
-             seed: Annotated[Optional[int], typer.Option()] = None) -> None:
+             seed: Annotated[Optional[int], typer.Option()] = None,
+             time_budget: Annotated[Optional[str], typer.Option(help="Finish inside this wall-clock time (90s, 10m, 1h): the first steps are "
+                                                                    "timed and the schedule sized to fit (default finetune.time_budget).")] = None,
+             export: Annotated[Optional[str], typer.Option(help="Also write the ONNX encoder beside the weights: onnx-int8 | onnx.")] = None) -> None:
     """Fine-tune the embedder (SentenceTransformerTrainer); writes the model, its card and manifest.json."""
     from eval.benchmarks import beir_training_data, is_beir_dir, is_stsb_dir, load_beir, load_corpus, stsb_training_data
     from finetune import card
+    from finetune.budget import parse_duration
     from finetune.pairs import load_training_data
     from finetune.train import fit
 
+    started = time.perf_counter()
     overrides = {k: v for k, v in dict(base_model=base, loss=loss, epochs=epochs, batch_size=batch_size, max_seq_length=max_seq_length,
-                                         learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed).items() if v is not None}
+                                         learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed,
+                                         time_budget=time_budget).items() if v is not None}
     settings = cli_settings(None, None, finetune=overrides)
     fs = settings.finetune
+    budget_s = parse_duration(fs.time_budget) if fs.time_budget else None
+    if export is not None and export not in ONNX_BACKENDS:
+        raise ConfigError(f"unknown --export {export!r}; valid: {', '.join(ONNX_BACKENDS)}")
     latest = settings.home / "pairs" / "LATEST"
     pairs = pairs or (Path(latest.read_text().strip()) if latest.exists() else settings.home / "pairs" / "sample")
     if is_stsb_dir(pairs):
@@ -97,10 +111,20 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
         extra[Path(eval_queries).name] = load_beir(eval_queries, "test", load_corpus(eval_corpus) if eval_corpus else None)
     out = out or settings.home / "models" / "finetuned"
     quiet_transformers()
-    started = time.perf_counter()
-    run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps)
+    run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps, time_budget_s=budget_s,
+              started=started, reserve_s=EXPORT_RESERVE_S if export else 0.0)
+    if export:
+        from rag_app.onnx_backend import export_model
+
+        t = time.perf_counter()
+        export_model(str(out), export)
+        run.timings["export_s"] = time.perf_counter() - t
     manifest = card.write(out, run, data.name, pairs if pairs.is_dir() else None, data.meta, fs.model_dump(), time.perf_counter() - started)
     rows = {k: f"{run.before[k]:.4f} -> {run.after[k]:.4f}" for k in run.before if any(m in k for m in ("ndcg@10", "mrr@10", "recall@10", "spearman_cosine"))}
     console.print(kv_table(f"finetune {data.name} ({run.loss}) -> {out}", {**rows, **{k: f"{v:.1f}" for k, v in manifest["durations_s"].items()},
                                                                                "steps": run.steps, "train rows": run.train_rows}))
+    if run.budget is not None:
+        b = manifest["time_budget"]
+        console.print(f"time budget {b['budget_s']:.0f}s: planned {b['planned_steps']} of {b['full_schedule_steps']} steps at "
+                      f"{b['seconds_per_step']:.2f}s/step, ran {b['steps_run']}; took {b['actual_total_s']:.0f}s")
     console.print(f"use it: JOBRAG_EMBEDDING__MODEL={out} jobrag ingest   (or the `finetuned` profile)")

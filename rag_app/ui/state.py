@@ -134,11 +134,13 @@ def collection_choices(settings: Settings) -> tuple[CollectionChoice, ...]:
 def chat_engine(choice: Choice, spec: str | None = None) -> ChatEngine:
     """A ChatEngine over cached components (the engine itself is a cheap wrapper, made per question)."""
     from rag_app.chat import ChatEngine
+    from rag_app.retriever_choice import retriever_label, usable_spec
 
-    settings, spec = choice.settings, spec or choice.spec()
+    settings = choice.settings
+    spec = usable_spec(factory(settings), spec or choice.spec())  # hybrid without a BM25 index: dense, and labelled so
     retriever = _retriever(_retrieval_key(settings), spec, choice.filters.model_dump_json(), choice.top_k, factory(settings))
     llm, _ = _llm(_key(settings, "llm"), settings)
-    return ChatEngine(retriever, llm, settings.llm, retriever_label=spec)
+    return ChatEngine(retriever, llm, settings.llm, retriever_label=retriever_label(spec, settings))
 
 
 def llm_notice(settings: Settings) -> str | None:
