@@ -29,6 +29,7 @@ PROBE_STEPS = 3  # steps timed (after the first) before the second, final plan
 MAX_EVALS = 4  # evaluations spread over a budgeted run
 EVAL_SHARE = 0.2  # at most this share of the training time goes to evaluations (at least one is kept)
 CHECKPOINT_S = 2.0  # a checkpoint save (model only), until one has been timed
+SLACK = 0.05  # share of the budget kept free for what no plan foresees (a step slowed by a busy machine)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -52,7 +53,7 @@ class Budget:
     @property
     def deadline(self) -> float:
         """When the last training step (and its evaluation) must be done."""
-        return self.started + self.seconds - self.closing_s
+        return self.started + self.seconds * (1 - SLACK) - self.closing_s
 
 
 class BudgetCallback(TrainerCallback):
