@@ -125,5 +125,6 @@ def run_backend_bench(settings: Settings, source: str, limit: int | None, backen
 
     notes = [f"threads: torch {torch.get_num_threads()}, onnx {settings.embedding.onnx_threads or 'one per core'}; batch {settings.embedding.batch_size}; "
              f"max_chunks {settings.ingest.max_chunks}; rounds alternate which backend goes first",
-             "memory: what a fresh process's RSS gains over its imported libraries by loading the model, after encoding one batch, and at the peak"]
+             "memory (MB): what a fresh process's RSS gains over its imported libraries by loading the model, after encoding one batch "
+             "(free heap trimmed), and at the peak (sampled)"]
     return {"source": source, "model": display_name(settings.embedding.model), "figures": figures, "notes": notes}

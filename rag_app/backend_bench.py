@@ -62,8 +62,8 @@ def ratios(seconds: dict[str, list[float]], work: list[float] | None = None) -> 
 
 
 def _footprint(embedding_json: str, texts: list[str], queue: Any) -> None:
-    """Child process: RSS (MB) the model adds over the imported libraries after loading, after encoding `texts`, and at the
-    peak of both (sampled every 5 ms)."""
+    """Child process: RSS (MB) the model adds over the imported libraries after loading, after encoding `texts` (free heap
+    returned to the OS), and at the peak of both (sampled every 5 ms)."""
     import threading
 
     import onnxruntime  # noqa: F401  (the libraries both backends load are imported before the baseline)
@@ -87,10 +87,23 @@ def _footprint(embedding_json: str, texts: list[str], queue: Any) -> None:
     embedder = build_embedder(EmbeddingSettings.model_validate_json(embedding_json))
     loaded = process.memory_info().rss
     embedder.encode_documents(texts)
+    _release_free_heap()
     encoded = process.memory_info().rss
     done.set()
     sampler.join()
     queue.put({"rss_load_mb": (loaded - base) / 2**20, "rss_encode_mb": (encoded - base) / 2**20, "rss_peak_mb": (max(peak, encoded) - base) / 2**20})
+
+
+def _release_free_heap() -> None:
+    """glibc keeps freed large blocks on the heap (its mmap threshold adapts), which makes RSS after work depend on the
+    allocator's history; trimming first leaves what the model really holds. No-op elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def footprints(embedding: EmbeddingSettings, backends: list[str], texts: list[str]) -> dict[str, dict[str, float]]:
