@@ -87,3 +87,23 @@ def run_generation_bench(engine: Any, questions: list[str]) -> dict[str, float]:
     if not first:
         return {}
     return {"first_token_ms p50": float(np.median(first)), "tokens_per_s p50": float(np.median(rate))}
+
+
+def run_backend_query_bench(embedding: Any, backends: list[str], queries: list[str]) -> dict[str, Any]:
+    """Query-embedding latency of each backend, query by query, alternating which backend goes first."""
+    from rag_app.backend_bench import footprints, interleaved, load_backends, memory_figures, ratios
+
+    embedders = load_backends(embedding, backends)
+    for embedder in embedders.values():
+        embedder.get_query_embedding("warm-up")
+    seconds = interleaved({b: (lambda r, e=e: e.get_query_embedding(queries[r])) for b, e in embedders.items()}, len(queries))
+    figures: dict[str, Any] = {}
+    for b, secs in seconds.items():
+        figures |= {f"{b} embed_query_ms {p}": v for p, v in percentiles([1000 * s for s in secs]).items()}
+    first = backends[0]
+    for b in backends[1:]:
+        figures[f"{b} p50 speed vs {first}"] = f"{figures[f'{first} embed_query_ms p50'] / figures[f'{b} embed_query_ms p50']:.2f}x"
+    figures |= ratios(seconds)
+    for b, mem in footprints(embedding, backends, queries[:8]).items():
+        figures |= {f"{b} {k}": v for k, v in memory_figures(mem).items()}
+    return {"queries": len(queries), "figures": figures}

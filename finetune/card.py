@@ -49,6 +49,9 @@ def write(out_dir: Path, run: TrainingRun, data_name: str, data_dir: Path | None
         "train_loss": run.train_loss, "metrics_before": run.before, "metrics_after": run.after,
         "primary_metric": run.primary_metric, "durations_s": {**run.timings, "total_s": total_seconds}, "versions": versions(),
     }
+    if run.budget is not None:  # --time-budget: the plan, and how long the run really took against it
+        manifest["time_budget"] = {**run.budget, "actual_total_s": round(total_seconds, 1),
+                                   "within_budget": total_seconds <= run.budget["budget_s"]}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     card = out_dir / "README.md"
     section = (f"\n\n## jobrag: before and after fine-tuning\n\nData: `{data_name}`; loss `{run.loss}`; {run.train_rows} training rows; "

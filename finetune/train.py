@@ -44,6 +44,7 @@ class TrainingRun:
     max_seq_length: dict[str, int]  # train / serve
     timings: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)  # the trainer's log (losses, evaluations)
+    budget: dict[str, Any] | None = None  # --time-budget: the plan and the steps actually run
 
 
 def ir_evaluator(split: IRSplit, name: str, batch_size: int = 32) -> Any:
@@ -138,15 +139,18 @@ def _sampler(data: TrainingData, loss_name: str, entities: list[str]) -> Any:
     return BatchSamplers.NO_DUPLICATES if data.kind == "ir" else BatchSamplers.BATCH_SAMPLER
 
 
-def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_steps: int, evaluate: bool) -> Any:
+PARKED = 10**9  # eval/save interval until a time budget's plan sets the real one
+
+
+def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_steps: int, evaluate: bool, budgeted: bool = False) -> Any:
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     cuda = torch.cuda.is_available()
-    every = settings.eval_steps or (max_steps if max_steps > 0 else 0)  # 0: once per epoch
+    every = PARKED if budgeted else settings.eval_steps or (max_steps if max_steps > 0 else 0)  # 0: once per epoch
     strategy = "steps" if every else "epoch"
     schedule = dict(eval_strategy=strategy, save_strategy=strategy, load_best_model_at_end=True, greater_is_better=True,
-                    metric_for_best_model=f"eval_{primary_metric(data, 'val')}", save_total_limit=2)
+                    metric_for_best_model=f"eval_{primary_metric(data, 'val')}", save_total_limit=2, save_only_model=budgeted)
     if every:
         schedule |= dict(eval_steps=every, save_steps=every)
     if not evaluate:
@@ -159,8 +163,12 @@ def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_
 
 
 def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any, hard_negatives: bool = True,
-        extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1, evaluate: bool = True) -> TrainingRun:
-    """Train and save to `out_dir` (model + card); returns the run record the manifest is built from."""
+        extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1, evaluate: bool = True,
+        time_budget_s: float | None = None, started: float | None = None, reserve_s: float = 0.0) -> TrainingRun:
+    """Train and save to `out_dir` (model + card); returns the run record the manifest is built from.
+
+    `time_budget_s`: size the schedule so the run, counted from `started` (default: now), ends inside it with `reserve_s`
+    left for the caller's own closing work (finetune/budget.py)."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData, SentenceTransformerTrainer
 
     from finetune.negatives import mine
@@ -172,6 +180,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
         raise ConfigError("--loss triplet takes one negative per pair: use --negatives-from dense or bm25, or --loss mnrl")
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    started = t if started is None else started
     model = SentenceTransformer(resolve_model(base_model), model_card_data=SentenceTransformerModelCardData(
         language="en", license="apache-2.0", model_name=f"jobrag fine-tune of {base_model} on {data.name}"))
     serve_length = model.max_seq_length  # evaluate and save at the model's own length; train at settings.max_seq_length
@@ -179,7 +188,12 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     evaluators = {"val": evaluator_for(data, data.val, "val")} if evaluate else {}
     for name, d in (extra_evals or {}).items() if evaluate else ():
         evaluators[name] = evaluator_for(d, d.test or d.val, name) if isinstance(d, TrainingData) else ir_evaluator(d, name)
-    before = {k: v for e in evaluators.values() for k, v in e(model).items()}
+    before: dict[str, float] = {}
+    eval_s: dict[str, float] = {}  # one pass of each evaluator: what a budget reserves for evaluations
+    for name, evaluator in evaluators.items():
+        t_eval = time.perf_counter()
+        before |= evaluator(model)
+        eval_s[name] = time.perf_counter() - t_eval
     timings["eval_before_s"] = time.perf_counter() - t
 
     model.max_seq_length = settings.max_seq_length
@@ -202,10 +216,16 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
         from finetune.negatives import role_key
 
         entities = [(e, f"role:{role_key(p)}") for e, p in zip(entities, dataset["positive"])]
+    callbacks = []
+    if time_budget_s is not None:
+        from finetune.budget import Budget, BudgetCallback
+
+        closing = sum(eval_s.values()) + 3.0 + reserve_s  # evaluate the final model again, load the best checkpoint, save
+        callbacks.append(BudgetCallback(Budget(time_budget_s, started, eval_s.get("val", 0.0), closing), settings.warmup_ratio, evaluate))
     with tempfile.TemporaryDirectory(prefix="jobrag-ckpt-") as ckpt:
-        trainer = SentenceTransformerTrainer(model=model, args=_args(settings, ckpt, data, _sampler(data, loss_name, entities), max_steps, evaluate),
-                                             train_dataset=dataset, loss=build_loss(loss_name, model, settings.matryoshka),
-                                             evaluator=evaluators.get("val"))
+        args = _args(settings, ckpt, data, _sampler(data, loss_name, entities), max_steps, evaluate, budgeted=bool(callbacks))
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=build_loss(loss_name, model, settings.matryoshka),
+                                             evaluator=evaluators.get("val"), callbacks=callbacks)
         t = time.perf_counter()
         result = trainer.train()
         timings["train_s"] = time.perf_counter() - t
@@ -220,4 +240,5 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     return TrainingRun(base_model=base_model, base_weights=base_hash, weights=weights_hash(model), loss=loss_name, matryoshka=settings.matryoshka,
                        hard_negatives=neg_stats, train_rows=len(dataset), steps=result.global_step, train_loss=result.training_loss,
                        before=before, after=after, primary_metric=primary_metric(data, "val"),
-                       max_seq_length={"train": settings.max_seq_length, "serve": serve_length}, timings=timings, history=history)
+                       max_seq_length={"train": settings.max_seq_length, "serve": serve_length}, timings=timings, history=history,
+                       budget={**callbacks[0].plan, "steps_run": result.global_step} if callbacks else None)

@@ -4,6 +4,9 @@ Encoder FLOPs are counted analytically for a BERT-style encoder per sequence of 
 L * (8 n d^2 + 4 n d f + 4 n^2 d) (Q/K/V/O projections, feed-forward, attention scores and mixing), for real tokens
 and for the padded batches sentence-transformers actually runs (it sorts a call's texts by length, then pads each
 batch to its longest member).
+
+`--backends torch,onnx-int8` instead compares embedding backends on the same chunks (run_backend_bench): throughput,
+ratio, agreement (cosine) and memory, each batch encoded by every backend in alternating order.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import Ingestor, read_listings
+from ingest.pipeline import Chunker, Ingestor, read_listings
 from rag_app.embeddings import build_embedder
 from rag_app.model_paths import display_name
 from rag_app.settings import Settings
@@ -81,4 +84,47 @@ def run_ingest_bench(settings: Settings, source: str, limit: int | None) -> dict
         notes.append(f"encoder {dims[0]} layers, d={dims[1]}, ffn={dims[2]}; torch threads={torch.get_num_threads()}, batch={settings.embedding.batch_size}")
     share = {k: 100 * v / summary.seconds for k, v in times.items()}
     notes.append("time share: " + ", ".join(f"{k} {v:.0f}%" for k, v in share.items()) + f", other {100 - sum(share.values()):.0f}%")
+    return {"source": source, "model": display_name(settings.embedding.model), "figures": figures, "notes": notes}
+
+
+def run_backend_bench(settings: Settings, source: str, limit: int | None, backends: list[str]) -> dict[str, Any]:
+    """Encoder throughput of each backend on this source's chunks, batch by batch as ingest embeds them, alternating which
+    backend goes first; vectors are compared with the first backend's (cosine), memory measured in child processes."""
+    import numpy as np
+    from llama_index.core.schema import MetadataMode
+
+    from rag_app.backend_bench import footprints, interleaved, load_backends, memory_figures, ratios
+
+    read = read_listings(source, settings, limit)
+    embedders = load_backends(settings.embedding, backends)
+    first = embedders[backends[0]]
+    chunker = Chunker(Store.facts_for(first, settings.ingest)["chunk_size"], settings.ingest.chunk_overlap, first.tokenizer(),
+                      settings.ingest.max_chunks)
+    step = settings.ingest.batch_listings
+    batches = [[n.get_content(metadata_mode=MetadataMode.EMBED) for x in read.listings[i:i + step] for n in chunker(x)]
+               for i in range(0, len(read.listings), step)]
+    for embedder in embedders.values():
+        embedder.encode_documents(["warm-up text for the encoder"] * 4)
+    vectors: dict[str, list[Any]] = {b: [] for b in backends}
+    calls = {b: (lambda r, e=e, out=vectors[b]: out.append(e.encode_documents(batches[r]))) for b, e in embedders.items()}
+    seconds = interleaved(calls, len(batches))
+    chunks = sum(map(len, batches))
+    tokens = sum(first.count_tokens([t for b in batches for t in b]))
+    figures: dict[str, Any] = {"listings": len(read.listings), "chunks": chunks, "batches": len(batches), "mean_tokens_per_chunk": tokens / max(chunks, 1)}
+    reference = np.concatenate(vectors[backends[0]])
+    for b in backends:
+        figures |= {f"{b} chunks_per_s": chunks / sum(seconds[b]), f"{b} encoder_tokens_per_s": tokens / sum(seconds[b]),
+                    f"{b} seconds_embed": sum(seconds[b])}
+        if b != backends[0]:
+            cosine = (np.concatenate(vectors[b]) * reference).sum(1)
+            figures |= {f"{b} cosine to {backends[0]} mean / p1 / min": f"{cosine.mean():.4f} / {np.percentile(cosine, 1):.4f} / {cosine.min():.4f}"}
+    figures |= ratios(seconds)
+    for b, mem in footprints(settings.embedding, backends, batches[0][: settings.embedding.batch_size]).items():
+        figures |= {f"{b} {k}": v for k, v in memory_figures(mem).items()}
+    import torch
+
+    notes = [f"threads: torch {torch.get_num_threads()}, onnx {settings.embedding.onnx_threads or 'one per core'}; batch {settings.embedding.batch_size}; "
+             f"max_chunks {settings.ingest.max_chunks}; rounds alternate which backend goes first",
+             "memory (MB): what a fresh process's RSS gains over its imported libraries by loading the model, after encoding one batch "
+             "(free heap trimmed), and at the peak (sampled)"]
     return {"source": source, "model": display_name(settings.embedding.model), "figures": figures, "notes": notes}

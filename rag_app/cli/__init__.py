@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from rag_app.cli import cmd_bench, cmd_chat, cmd_compare, cmd_config, cmd_ingest, cmd_serve, cmd_train
+from rag_app.cli import cmd_bench, cmd_chat, cmd_compare, cmd_config, cmd_export, cmd_ingest, cmd_serve, cmd_train
 from rag_app.errors import JobragError
 
 
@@ -48,6 +48,7 @@ app.command("gen-pairs")(cmd_train.gen_pairs)
 app.command("finetune")(cmd_train.finetune)
 app.command("train-reranker")(cmd_train.train_reranker)
 app.command("compare")(cmd_compare.compare)
+app.command("export")(cmd_export.export)
 config_app.command("show")(cmd_config.show)
 bench_app.command("ingest")(cmd_bench.bench_ingest)
 bench_app.command("query")(cmd_bench.bench_query)

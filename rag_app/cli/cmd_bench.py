@@ -10,14 +10,23 @@ import typer
 
 from rag_app.cli.common import EmbedderOpt, LimitOpt, LLMOpt, SourceOpt, cli_settings, console, kv_table, quiet_transformers
 
+BackendsOpt = Annotated[Optional[str], typer.Option("--backends", help="Compare embedding backends side by side, e.g. torch,onnx-int8 "
+                                                                      "(alternating, same inputs): speed ratio, memory.")]
+
 
 def bench_ingest(source: SourceOpt = None, embedder: EmbedderOpt = None, limit: LimitOpt = None,
-                 batch_size: Annotated[Optional[int], typer.Option(help="Encoder batch size (overrides embedding.batch_size).")] = None) -> None:
+                 batch_size: Annotated[Optional[int], typer.Option(help="Encoder batch size (overrides embedding.batch_size).")] = None,
+                 backends: BackendsOpt = None) -> None:
     """Ingest into a throwaway store and print listings/s, chunks/s, tokens/s and % of a measured matmul peak."""
-    from ingest.bench import run_ingest_bench
+    from ingest.bench import run_backend_bench, run_ingest_bench
+    from rag_app.backend_bench import parse_backends
 
     settings = cli_settings(embedder, None, embedding={"batch_size": batch_size} if batch_size else {})
-    report = run_ingest_bench(settings, source or settings.ingest.source, limit)
+    quiet_transformers()
+    if backends:
+        report = run_backend_bench(settings, source or settings.ingest.source, limit, parse_backends(backends))
+    else:
+        report = run_ingest_bench(settings, source or settings.ingest.source, limit)
     figures = {k: f"{v:,.2f}" if isinstance(v, float) else v for k, v in report["figures"].items()}
     console.print(kv_table(f"bench ingest: {report['source']} ({report['model']})", figures))
     for line in report["notes"]:
@@ -26,15 +35,22 @@ def bench_ingest(source: SourceOpt = None, embedder: EmbedderOpt = None, limit: 
 
 def bench_query(embedder: EmbedderOpt = None, queries: Annotated[Optional[str], typer.Option(help="BEIR dir or queries.jsonl (default: built-in job queries).")] = None,
                 n: Annotated[int, typer.Option(help="Queries to time.")] = 50, llm: LLMOpt = None,
-                generate: Annotated[int, typer.Option(help="Questions answered to time generation (0 = skip).")] = 3) -> None:
+                generate: Annotated[int, typer.Option(help="Questions answered to time generation (0 = skip).")] = 3,
+                backends: BackendsOpt = None) -> None:
     """p50/p95 of query embedding, Chroma search and collapsing, vs numpy brute force; LLM first token and tokens/s."""
-    from eval.latency import load_queries, run_generation_bench, run_query_bench
+    from eval.latency import load_queries, run_backend_query_bench, run_generation_bench, run_query_bench
+    from rag_app.backend_bench import parse_backends
     from rag_app.retrievers import RetrieverFactory
 
     settings = cli_settings(embedder, None, llm={"mode": llm} if llm else {})
     quiet_transformers()
-    factory = RetrieverFactory.from_settings(settings)
     texts = load_queries(queries, n)
+    if backends:  # query embedding only, no collection needed
+        report = run_backend_query_bench(settings.embedding, parse_backends(backends), texts)
+        figures = {k: f"{v:,.3f}" if isinstance(v, float) else v for k, v in report["figures"].items()}
+        console.print(kv_table(f"bench query --backends {backends}: {report['queries']} queries", figures))
+        return
+    factory = RetrieverFactory.from_settings(settings)
     report = run_query_bench(factory.embedder(), factory.collection(), texts, settings.retrieval.candidate_k, settings.retrieval.top_k)
     figures = {k: f"{v:,.3f}" for k, v in report["figures"].items()}
     if generate and settings.llm.writes:

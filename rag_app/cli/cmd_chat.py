@@ -32,13 +32,16 @@ def _chat_engine(embedder: str | None, retriever: str | None, llm: str | None, f
                  understand: bool | None = None) -> Any:
     from rag_app.chat import ChatEngine
     from rag_app.llms import start_llm
+    from rag_app.retriever_choice import retriever_label
     from rag_app.retrievers import RetrieverFactory
 
     settings = cli_settings(embedder, None, llm={"mode": llm} if llm else {})
     parsed = parse_filters(filters)  # None: retrieval.filters from the settings
     quiet_transformers()
+    spec = retriever or settings.retrieval.mode
     model, notice = start_llm(settings.llm, settings.dir("cache"))
-    return ChatEngine.from_factory(RetrieverFactory.from_settings(settings), model, retriever, parsed, top_k, understand=understand), notice
+    return ChatEngine.from_factory(RetrieverFactory.from_settings(settings), model, spec, parsed, top_k, understand=understand,
+                                   label=retriever_label(spec, settings)), notice
 
 
 def _print_answer(answer: Any, streamed: bool) -> None:

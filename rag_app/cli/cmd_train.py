@@ -11,6 +11,11 @@ import typer
 from rag_app.cli.common import LimitOpt, MapOpt, SourceOpt, cli_settings, console, kv_table, quiet_transformers
 from rag_app.errors import ConfigError
 from rag_app.records import IRSplit, TrainingData
+from rag_app.settings import EMBEDDING_BACKENDS
+
+ONNX_BACKENDS = tuple(b for b in EMBEDDING_BACKENDS if b != "torch")
+
+EXPORT_RESERVE_S = 25.0  # finetune --export with a time budget: the ONNX export and its int8 quantisation after training
 
 
 def gen_pairs(source: SourceOpt = None, limit: LimitOpt = None, maps: MapOpt = None,
@@ -84,17 +89,25 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
                                                                        "query,listing_id[,label] or query,positive[,negative] (listing ids); alone "
                                                                        "(listings from --source) or with a gen-pairs --pairs dir.")] = None,
              source: Annotated[Optional[str], typer.Option("--source", help="--pairs-file alone: the listings its ids name (default ingest.source).")] = None,
+             time_budget: Annotated[Optional[str], typer.Option(help="Finish inside this wall-clock time (90s, 10m, 1h): the first steps are "
+                                                                    "timed and the schedule sized to fit (default finetune.time_budget).")] = None,
+             export: Annotated[Optional[str], typer.Option(help="Also write the ONNX encoder beside the weights: onnx-int8 | onnx.")] = None,
              maps: MapOpt = None) -> None:
     """Fine-tune the embedder (SentenceTransformerTrainer); writes the model, its card, manifest.json and fusion.json."""
     from eval.benchmarks import load_beir, load_corpus
     from finetune import card
+    from finetune.budget import parse_duration
     from finetune.train import fit
 
+    started = time.perf_counter()
     overrides = {k: v for k, v in dict(base_model=base, loss=loss, epochs=epochs, batch_size=batch_size, max_seq_length=max_seq_length,
                                          learning_rate=learning_rate, matryoshka=matryoshka, eval_steps=eval_steps, seed=seed,
-                                         tune_fusion=tune_fusion, negatives=negatives_from).items() if v is not None}
+                                         tune_fusion=tune_fusion, negatives=negatives_from, time_budget=time_budget).items() if v is not None}
     settings = cli_settings(None, maps, finetune=overrides)
     fs = settings.finetune
+    budget_s = parse_duration(fs.time_budget) if fs.time_budget else None
+    if export is not None and export not in ONNX_BACKENDS:
+        raise ConfigError(f"unknown --export {export!r}; valid: {', '.join(ONNX_BACKENDS)}")
     if pairs_file:
         data = file_pairs_data(pairs_file, pairs, source, settings)
     elif source:
@@ -111,12 +124,22 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
         extra[Path(eval_queries).name] = load_beir(eval_queries, "test", load_corpus(eval_corpus) if eval_corpus else None)
     out = out or settings.home / "models" / "finetuned"
     quiet_transformers()
-    started = time.perf_counter()
-    run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps)
+    run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps, time_budget_s=budget_s,
+              started=started, reserve_s=EXPORT_RESERVE_S if export else 0.0)
+    if export:
+        from rag_app.onnx_backend import export_model
+
+        t = time.perf_counter()
+        export_model(str(out), export)
+        run.timings["export_s"] = time.perf_counter() - t
     manifest = card.write(out, run, data.name, pairs if pairs and pairs.is_dir() else None, data.meta, fs.model_dump(), time.perf_counter() - started)
     rows = {k: f"{run.before[k]:.4f} -> {run.after[k]:.4f}" for k in run.before if any(m in k for m in ("ndcg@10", "mrr@10", "recall@10", "spearman_cosine"))}
     console.print(kv_table(f"finetune {data.name} ({run.loss}) -> {out}", {**rows, **{k: f"{v:.1f}" for k, v in manifest["durations_s"].items()},
                                                                                "steps": run.steps, "train rows": run.train_rows}))
+    if run.budget is not None:
+        b = manifest["time_budget"]
+        console.print(f"time budget {b['budget_s']:.0f}s: planned {b['planned_steps']} of {b['full_schedule_steps']} steps at "
+                      f"{b['seconds_per_step']:.2f}s/step, ran {b['steps_run']}; took {b['actual_total_s']:.0f}s")
     if fs.tune_fusion and isinstance(data.val, IRSplit):
         _tune_fusion(out, data, pairs, settings)
     console.print(f"use it: JOBRAG_EMBEDDING__MODEL={out} jobrag ingest   (or the `finetuned` profile)")

@@ -134,10 +134,13 @@ def collection_choices(settings: Settings) -> tuple[CollectionChoice, ...]:
 def chat_engine(choice: Choice, spec: str | None = None) -> ChatEngine:
     """A ChatEngine over cached components (the engine itself is a cheap wrapper, made per question)."""
     from rag_app.chat import ChatEngine
+    from rag_app.retriever_choice import retriever_label
 
     settings = choice.settings
+    spec = spec or choice.spec()
     llm, _ = _llm(_key(settings, "llm"), settings)
-    return ChatEngine.from_factory(factory(settings), llm, spec or choice.spec(), choice.filters, choice.top_k, llm_settings=settings.llm)
+    return ChatEngine.from_factory(factory(settings), llm, spec, choice.filters, choice.top_k, llm_settings=settings.llm,
+                                   label=retriever_label(spec, settings))
 
 
 def llm_notice(settings: Settings) -> str | None:

@@ -15,6 +15,12 @@ from rag_app.errors import FingerprintMismatchError, NothingIngestedError
 from tests.conftest import listing_row, write_jsonl
 
 
+@pytest.fixture
+def settings(settings):
+    """These tests check bookkeeping over several chunks per listing: embed every chunk (ingest.max_chunks was unset before it became 1)."""
+    return settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"max_chunks": None})})
+
+
 def sample_rows(n: int) -> list[dict]:
     return [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines()[:n]]
 

@@ -51,7 +51,7 @@ def test_chat_without_llm_answers_with_cited_expandable_sources_and_follow_ups(a
     assert labels[0].startswith("1. ") and any("sample-0053" in label for label in labels)
     facts = [t.value for t in at.main.text if t.value.startswith("company:")]
     assert facts and all("score:" in f and "id:" in f for f in facts)
-    assert any("retrieve" in c.value and "dense:" in c.value for c in at.main.caption)
+    assert any("retrieve" in c.value and "via all-MiniLM-L6-v2 + BM25 ·" in c.value for c in at.main.caption)  # hybrid, the default, named
     ask(at, "which of those are part-time?")
     assert len([m for m in at.chat_message if m.name == "assistant"]) == 2  # history kept and re-rendered
     assert not at.warning
@@ -102,10 +102,10 @@ def test_switching_the_embedder_uses_that_models_collection(app) -> None:
     assert len(picker.options) == 2 and any("minilm-3layer" in o for o in picker.options)
     picker.select(next(o for o in picker.options if "minilm-3layer" in o)).run()
     ask(at, "pharmacy technician")
-    assert any("minilm-3layer" in c.value for c in at.main.caption)  # "via dense:<dir>"
+    assert any("via minilm-3layer + BM25 ·" in c.value for c in at.main.caption)
     at.sidebar.radio(key="mode").set_value("bm25").run()
     ask(at, "pharmacy technician")
-    assert any("via bm25:" in c.value for c in at.main.caption)
+    assert any("via BM25 ·" in c.value for c in at.main.caption)
 
 
 def test_ab_page_shows_both_rankings_and_their_overlap(app) -> None:
