@@ -126,7 +126,7 @@ class RetrievalSettings(BaseModel):
     understand: bool = Field(True, description="Apply the constraints understood from each question (place, remote, pay floor, employment, "
                                                "seniority) as filters in chat, the UI and the API; the closest other matches fill in, "
                                                "each with what it misses.")
-    understand_margin: float = Field(0.2, ge=0, le=2, description="A listing that meets the understood constraints comes first only when "
+    understand_margin: float = Field(0.1, ge=0, le=2, description="A listing that meets the understood constraints comes first only when "
                                      "its cosine to the question is at most this much below the reference listing's (else it is a weaker match).")
     understand_reference_rank: int = Field(1, ge=1, description="The reference listing: the one at this rank of the search without the "
                                            "understood constraints (1 = the best match).")

@@ -125,7 +125,9 @@ def bench_serve(url: Annotated[Optional[str], typer.Option(help="Target a runnin
         figures.append(result.row())
         console.print(f"{result.endpoint:>6} x{result.clients:<3} {result.seconds:5.1f}s  ok {result.ok:5d}  {result.throughput:7.1f} req/s  "
                       f"p50 {result.p50_ms:7.1f}  p95 {result.p95_ms:7.1f}  p99 {result.p99_ms:7.1f} ms  errors {result.errors}  "
-                      f"lost {result.lost}  rejected {result.rejected}", markup=False, highlight=False)
+                      f"lost {result.lost}  rejected {result.rejected}"
+                      + (f"  first token p50 {result.first_token_p50_ms:.0f} ms" if result.first_token_p50_ms is not None else ""),
+                      markup=False, highlight=False)
 
     def run(base: str) -> None:
         ready = wait_ready(base, headers, 600)

@@ -42,6 +42,7 @@ class LevelResult:
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     p99_ms: float = 0.0
+    first_token_p50_ms: float | None = None  # /v1/ask when a model writes: the server-side time to its first token
     statuses: dict[str, int] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
@@ -57,7 +58,7 @@ async def run_level(base_url: str, endpoint: str, texts: list[str], clients: int
                     timeout_s: float, headers: dict[str, str], retriever: str | None = None) -> LevelResult:
     import httpx
 
-    result, latencies, statuses = LevelResult(endpoint, clients), [], Counter()
+    result, latencies, statuses, first_tokens = LevelResult(endpoint, clients), [], Counter(), []
     loop = asyncio.get_running_loop()
     deadline, sent = loop.time() + duration_s, 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -78,6 +79,8 @@ async def run_level(base_url: str, endpoint: str, texts: list[str], clients: int
                 statuses[str(response.status_code)] += 1
                 if response.status_code == 200:
                     latencies.append(1000 * (time.perf_counter() - started))
+                    if endpoint == "ask" and "first_token_ms" in (timings := response.json().get("timings") or {}):
+                        first_tokens.append(timings["first_token_ms"])
                 elif response.status_code in (429, 503):
                     result.rejected += 1
                 else:
@@ -90,6 +93,8 @@ async def run_level(base_url: str, endpoint: str, texts: list[str], clients: int
     result.throughput = result.ok / result.seconds if result.seconds else 0.0
     if latencies:
         result.p50_ms, result.p95_ms, result.p99_ms = (float(np.percentile(latencies, q)) for q in (50, 95, 99))
+    if first_tokens:
+        result.first_token_p50_ms = float(np.median(first_tokens))
     return result
 
 

@@ -38,12 +38,12 @@ def test_ask_json_returns_existing_listings_with_scores(home: dict, retriever: s
     assert answer["sources"] and {s["id"] for s in answer["sources"]} <= sample_ids()
     assert all(isinstance(s["score"], float) for s in answer["sources"])
     assert answer["sources"][0]["title"] and "data" in answer["text"].lower()
-    # listings that meet what the question asks for ("remote") come first, then the closest matches that miss it;
-    # each group is ranked by score
-    met = [s["score"] for s in answer["sources"] if not s["unmet"]]
-    unmet = [s["score"] for s in answer["sources"] if s["unmet"]]
-    assert [bool(s["unmet"]) for s in answer["sources"]] == [False] * len(met) + [True] * len(unmet)
-    assert met == sorted(met, reverse=True) and unmet == sorted(unmet, reverse=True)
+    # listings that meet what the question asks for ("remote") and match about as well as the best one come first, then
+    # the closest matches (each naming what it misses); each block is ranked by score
+    n_met = answer["constraints_met"]
+    assert answer["constraints_applied"] and n_met >= 1 and not any(s["unmet"] for s in answer["sources"][:n_met])
+    scores = [s["score"] for s in answer["sources"]]
+    assert scores[:n_met] == sorted(scores[:n_met], reverse=True) and scores[n_met:] == sorted(scores[n_met:], reverse=True)
 
 
 def test_ask_prints_what_it_understood_and_can_drop_it(home: dict) -> None:
@@ -64,9 +64,10 @@ def test_a_hostile_listing_answer_carries_nothing_active(tmp_path: Path) -> None
     env = {"JOBRAG_HOME": str(tmp_path / "home")}
     assert jobrag("ingest", "--source", str(write_jsonl(tmp_path / "rows.jsonl", rows)), "--no-progress", env=env).returncode == 0
     answer = json.loads(jobrag("ask", "night shift warehouse forklift", "--llm", "none", "--json", env=env).stdout)
-    assert answer["sources"][0]["id"] == "evil-1" and "Night Shift Warehouse Associate" in answer["text"]
+    hostile = [s for s in answer["sources"] if s["id"] == "evil-1"]
+    assert hostile and "Night Shift Warehouse Associate" in answer["text"]
     assert [p for p in ACTIVE_CONTENT if re.search(p, answer["text"])] == []
-    stored = answer["sources"][0]["chunk"]
+    stored = hostile[0]["chunk"]
     assert "<|im_start|>" not in stored and "\u202e" not in stored  # removed at ingest
 
 
