@@ -78,7 +78,7 @@ class EvidencePicker:
         return out
 
     def _sentences(self, text: str) -> list[str]:
-        found = [" ".join(s.split()) for s in sentences(text)]
+        found = dict.fromkeys(" ".join(s.split()) for s in sentences(text))  # a posting that repeats itself is quoted once
         return [s for s in found if 25 <= len(s) <= self.max_chars and not BOILERPLATE.search(s)][: self.max_sentences]
 
     def _scores(self, question: str, texts: list[str]) -> np.ndarray:

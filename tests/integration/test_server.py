@@ -63,7 +63,8 @@ def test_search_ranks_listings_with_passages_scores_and_understood_constraints(a
     assert {c["key"] for c in constrained["understood"]} >= {"workplace", "min_pay"} and constrained["constraints_applied"]
     first = constrained["sources"][0]
     assert first["id"] == "sample-0005" and first["unmet"] == [] and first["metadata"]["workplace"] == "Remote"
-    assert all(s["unmet"] for s in constrained["sources"][constrained["constraints_met"]:])  # the others say what they miss
+    for s in constrained["sources"][constrained["constraints_met"]:]:  # then the closest matches, each saying what it misses
+        assert s["unmet"] or s["metadata"]["workplace"] == "Remote"  # (or a weaker match that meets them, after those)
     dropped = api.post("/v1/search", json={"query": "remote accountant paying over $80k", "retriever": retriever, "ignore": ["workplace"]}).json()
     assert dropped["ignored"] == ["workplace"]
     filtered = api.post("/v1/search", json={"query": "engineer", "retriever": retriever, "filters": {"workplace": ["Hybrid"]}}).json()
