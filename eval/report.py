@@ -3,7 +3,7 @@
 `write_report` is the entry point. Above it: the answer-metric deltas (retrieval deltas: eval.runs), the oracle record
 (per-query best of the retrievers: the headroom), the summary record (the summary.json schema of ARCHITECTURE.md,
 extended with `oracle` and `segments` — eval.segments), the per-query CSV, and the table rows that summary.md and
-report.html both show.
+report.html both show (eval.report_tables).
 """
 
 from __future__ import annotations
@@ -16,17 +16,24 @@ from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eval.report_tables import (
+    DELTA_HEADERS,
+    RETRIEVAL_COLUMNS,
+    answer_cells,
+    delta_cells,
+    oracle_cells,
+    oracle_line,
+    retriever_cells,
+    segment_tables,
+)
 from eval.runs import OPTIONAL_KEYS, ORACLE_SPEC, Run, common_qids, deltas, oracle_run
-from eval.segments import detail_table, pivot_table, segment_delta_rows, segment_report
+from eval.segments import segment_report
 from eval.stats import bootstrap_ci, compare
 
 if TYPE_CHECKING:
     from eval.answers import AnswerEval
 
 PER_QUERY_COLUMNS = ("first_rel_rank", "hit@1", "hit@3", "hit@10", "rr@10", "ndcg@10", "recall@10", "recall@100", "map@100")
-RETRIEVAL_COLUMNS = ["ndcg@10", "mrr@10", "recall@10", "hit@1", "hit@10", "map@100", "judged@10", "ndcg@10_condensed", "ms_per_query",
-                     "model_size_mb"]
-DELTA_HEADERS = ["b vs a", "metric", "delta", "95 % CI", "p", "W/T/L", "n"]
 
 
 def answer_deltas(answers: AnswerEval, labels: Sequence[str], resamples: int, permutations: int, seed: int) -> tuple[list[dict[str, Any]], list[str]]:
@@ -120,45 +127,6 @@ def write_per_query(path: Path, runs: Sequence[Run], queries: Mapping[str, str],
                     row += [a.scores.get(metric) for metric in answer_metrics]
                     row += ["; ".join(f"{k}: {v}" for k, v in a.failures.items()), "; ".join(f"{k}: {v}" for k, v in a.not_applicable.items())]
             writer.writerow(row)
-
-
-# -- table rows shown by summary.md and report.html ------------------------------------------------------------------
-def fmt(value: Any, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def retriever_cells(m: Mapping[str, Any]) -> list[str]:
-    return [fmt(m.get(c)) for c in RETRIEVAL_COLUMNS]
-
-
-def answer_cells(per: Mapping[str, Mapping[str, Any]], ran: Sequence[str]) -> list[str]:
-    """'mean (n=scored[, k failed])' per answer metric."""
-    return [f"{fmt(per[m]['mean'])} (n={per[m]['n']}" + (f", {per[m]['failed']} failed)" if per[m]["failed"] else ")") for m in ran]
-
-
-def delta_cells(d: Mapping[str, Any]) -> list[Any]:
-    return [f"{d['b']} vs {d['a']}", d["metric"], fmt(d["delta"], True), f"[{fmt(d['ci95'][0], True)}, {fmt(d['ci95'][1], True)}]",
-            fmt(d["p_value"]), f"{d['wins']}/{d['ties']}/{d['losses']}", d.get("n", "–")]
-
-
-def oracle_cells(oracle: Mapping[str, Any]) -> list[str]:
-    return [ORACLE_SPEC, *retriever_cells(oracle)]
-
-
-def oracle_line(oracle: Mapping[str, Any]) -> str:
-    h = oracle["headroom"]
-    return (f"The oracle takes, per query, the best value any of {', '.join(oracle['of'])} reached on each metric: NDCG@10 "
-            f"{fmt(oracle['ndcg@10'])} [{fmt(oracle['ndcg@10_ci95'][0])}, {fmt(oracle['ndcg@10_ci95'][1])}], {fmt(h['delta'], True)} over "
-            f"the best single retriever ({h['best_retriever']}): the headroom for a fusion or router that picked the right retriever per query.")
-
-
-def segment_tables(name: str, segments: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
-    """(title, headers, rows) of a segment field's three tables: NDCG@10 with CI by segment, every metric, the paired deltas."""
-    pivot, detail = pivot_table(segments), detail_table(segments)
-    return [(f"NDCG@10 by {name} (mean [95 % CI])", *pivot), (f"Every metric by {name}", *detail),
-            (f"Paired deltas by {name} (b − a)", [name, *DELTA_HEADERS], [[d["segment"], *delta_cells(d)] for d in segment_delta_rows(segments)])]
 
 
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:

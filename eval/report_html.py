@@ -17,7 +17,7 @@ from typing import Any
 
 import altair as alt
 
-from eval.report import DELTA_HEADERS, RETRIEVAL_COLUMNS, answer_cells, delta_cells, oracle_line, retriever_cells, segment_tables
+from eval.report_tables import DELTA_HEADERS, RETRIEVAL_COLUMNS, answer_cells, delta_cells, oracle_line, retriever_cells, segment_tables
 from eval.stats import TIE
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
