@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from rag_app.safe_text import inert
+
 if TYPE_CHECKING:
     from rag_app.chat import ChatEngine
     from rag_app.errors import JobragError
@@ -48,7 +50,8 @@ def show_sources(sources: list[SourceListing], cited: list[str]) -> None:
     """Each listing expandable: facts, the matching chunk and the retriever score, all as plain text."""
     for s in sources:
         mark = " · cited" if s.id in cited else ""
-        with st.expander(f"{s.rank}. [{escape_md(s.id)}] {escape_md(s.title)}{mark}", expanded=False):
+        # a label is markdown, and markdown autolinks bare URLs however they are escaped: the title is made inert first
+        with st.expander(f"{s.rank}. [{escape_md(inert(s.id))}] {escape_md(inert(s.title))}{mark}", expanded=False):
             facts = {"company": s.company, "location": s.location, "pay": s.salary, "work type": s.work_type,
                      "score": f"{s.score:.4f}", "id": s.id}
             st.text("\n".join(f"{k}: {v}" for k, v in facts.items() if v))

@@ -64,6 +64,8 @@ def test_hostile_listing_text_is_shown_literally(app) -> None:
     answer = assistant_text(at)
     assert "<script>" not in answer and "\\<script\\>" not in answer and "alert" in answer  # inert words, escaped again for markdown
     assert "![pixel](" not in answer and "\\!\\[pixel\\]\\(" not in answer and "pixel" in answer
+    labels = [e.label for e in at.expander if "evil-1" in e.label]
+    assert labels and not any("http" in label or "pixel](" in label for label in labels)  # labels are markdown: no link survives
 
 
 def test_understood_constraints_are_chips_and_dropping_one_searches_again(app) -> None:
