@@ -7,7 +7,8 @@ framing such as "roles paying over $80k"). Everything else is removed and counte
 
 - Numbers and amounts come from `quantulum3` (a maintained quantity parser: "$95k" = "95,000" = 95000 dollars,
   "10%", "two"), compared by value against the numbers quantulum3 reads in the listing text.
-- Names are the capitalised or all-capital words of a sentence that are not its first word and not everyday words;
+- Names are the capitalised or all-capital words of a sentence that are not its first word (unless it is one or two
+  words long) and not everyday words;
   each must occur in the cited listings as a whole word (case-insensitive). The month names of a date are names too.
 Sentences come from NLTK's punkt model as llama-index ships it (no download).
 """
@@ -108,12 +109,14 @@ def numbers_in(text: str) -> frozenset[float]:
 
 
 def names(sentence: str) -> list[str]:
-    """Capitalised or all-capital words after the first word that are not everyday words (employers, places, tools)."""
+    """Capitalised or all-capital words that are not everyday words (employers, places, tools). The first word of a
+    sentence is capitalised anyway and is skipped, unless the sentence is one or two words: a line such as "Alex" (a
+    sign-off) is all name."""
     words = _WORD.findall(sentence)
     out = []
     for i, word in enumerate(words):
         bare = word.strip(".'-+")
-        if i == 0 or len(bare) < 2 or bare.lower() in EVERYDAY or not (bare[0].isupper() or bare.isupper()):
+        if (i == 0 and len(words) > 2) or len(bare) < 2 or bare.lower() in EVERYDAY or not (bare[0].isupper() or bare.isupper()):
             continue
         out.append(bare)
     return list(dict.fromkeys(out))

@@ -48,3 +48,9 @@ def test_an_uncited_framing_line_may_restate_the_question() -> None:
 
 def test_names_skip_the_first_word_and_everyday_words() -> None:
     assert names("Remote roles at Acme in Phoenix use SQL; I think the Senior one fits.") == ["Acme", "Phoenix", "SQL"]
+    assert names("Alex") == ["Alex"] and names("Regards, Alex") == ["Regards", "Alex"]  # a short line is all name
+
+
+def test_a_name_alone_on_a_line_is_checked_like_any_other() -> None:
+    checked = check_text("The Acme role pays $95k [a-1].\nBest regards,\nAlex", {"a-1": "Acme pays $95,000 a year."})
+    assert checked.text == "The Acme role pays $95k [a-1]. Best regards," and [m for _, m in checked.removed] == [["Alex"]]
