@@ -54,7 +54,7 @@ def _judge(judge: str, api_base: str | None, model: str | None, settings: Any):
 
 def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl + qrels/<split>.tsv) or a gen-pairs dir.")],
             retriever: Annotated[list[str], typer.Option(help="LABEL=SPEC, repeatable: dense:MODEL | bm25 | hybrid:MODEL.")],
-            corpus: Annotated[Optional[list[Path]], typer.Option(help="Candidate pool: jobs JSONL or BEIR corpus, repeatable: the pool is "
+            corpus: Annotated[Optional[list[Path]], typer.Option(help="Candidate pool: jobs JSONL, BEIR corpus or `sample`, repeatable: the pool is "
                                                                  "the union (ids must be unique across files; default: the dir's corpus).")] = None,
             out: Annotated[Optional[Path], typer.Option(help="Report dir (default <home>/reports/compare-<time>).")] = None,
             split: Annotated[str, typer.Option(help="Qrels split.")] = "test",
@@ -96,7 +96,9 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     judge_cfg = _judge(judge, judge_api_base, judge_model, settings) if answers else None
     if not answers and (judge != "none" or llm):
         console.print("[yellow]note:[/yellow] --judge/--llm only apply with --answers")
-    corpora = list(dict.fromkeys(corpus or []))
+    from ingest.sources import SAMPLE_PATH
+
+    corpora = list(dict.fromkeys(SAMPLE_PATH if str(p) == "sample" else p for p in corpus or []))  # `sample`: the bundled listings
     ir, pool = _query_set(queries, corpora, split)
     if not ir.queries:
         raise ConfigError(f"no query in {queries}: the query file is empty")

@@ -217,3 +217,19 @@ def test_judge_endpoint_comes_from_flags_then_eval_settings_then_llm_never_a_def
     cfg = _judge("openai", "http://127.0.0.1:3/v1", "flag-judge", settings)
     assert (cfg.api_base, cfg.model) == ("http://127.0.0.1:3/v1", "flag-judge")
     assert _judge("none", None, None, settings) is None
+
+
+def test_compare_takes_the_bundled_sample_as_corpus(tmp_path: Path) -> None:
+    """`--corpus sample` (what `make demo` passes) is the bundled sample, as for `jobrag ingest --source sample`."""
+    rows = [json.loads(line) for line in SAMPLE_PATH.read_text().splitlines()[:6]]
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    split = {"queries": {f"s{i}": r["title"].lower() for i, r in enumerate(rows)}, "corpus": {r["id"]: r["title"] for r in rows},
+             "relevant_docs": {f"s{i}": [r["id"]] for i, r in enumerate(rows)}, "mode": "text"}
+    (pairs / "test.json").write_text(json.dumps(split))
+    out = tmp_path / "report"
+    proc = jobrag("compare", "--queries", str(pairs), "--corpus", "sample", "--retriever", "bm25=bm25", "--no-projection", "--out", str(out),
+                  env={"JOBRAG_HOME": str(tmp_path / "home")})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "manifest.json").read_text())["corpus"] == [str(SAMPLE_PATH)]
+    assert json.loads((out / "summary.json").read_text())["n_queries"] == 6
