@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag_app.errors import ConfigError, FingerprintMismatchError, unknown_mode
@@ -74,7 +75,7 @@ def build_client(settings: Settings) -> ClientAPI:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     builders: dict[str, Callable[[], ClientAPI]] = {
-        "persistent": lambda: chromadb.PersistentClient(path=str(settings.dir("chroma")), settings=chroma_settings),
+        "persistent": lambda: _open_persistent(settings.dir("chroma"), chroma_settings),
         "http": lambda: chromadb.HttpClient(host=settings.store.host, port=settings.store.port, ssl=settings.store.ssl,
                                             headers=settings.store.headers, settings=chroma_settings),
     }
@@ -86,6 +87,16 @@ def build_client(settings: Settings) -> ClientAPI:
         where = f"{settings.store.host}:{settings.store.port}" if settings.store.mode == "http" else str(settings.chroma_path)
         raise ConfigError(f"cannot open Chroma ({settings.store.mode}) at {where}: {exc}. "
                           "For http mode start a server with `chroma run --path DIR --host 127.0.0.1 --port PORT`.") from exc
+
+
+def _open_persistent(path: Path, chroma_settings: Any) -> ClientAPI:
+    """Embedded Chroma on disk. Opening a new directory creates its tables, and two processes doing that at once (two
+    ingests started together) collide ("table collections already exists"): one opener at a time per directory."""
+    import chromadb
+    from filelock import FileLock
+
+    with FileLock(str(path / ".jobrag-open.lock")):
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
 class Store:
