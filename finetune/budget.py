@@ -8,12 +8,21 @@ at the measured pace, never more than the full schedule. The warm-up (`finetune.
 decay are recomputed for the new total, and the evaluations are spread evenly, the last on the final step, so the best
 checkpoint is kept as without a budget. While training it keeps an eye on the clock: if steps slow down (a busy machine)
 it stops early, evaluating and saving that step. The plan and what happened go into the manifest.
+
+What comes before the first step is sized to the budget too, because on a small CPU it can eat most of it (jobs_a,
+10 minutes, 2 cores: 84 s evaluating the base model, 196 s mining dense negatives, 70 s evaluating the result):
+- the val evaluator runs on a seeded sample of val listings (`eval_subset`: at most `EVAL_LISTINGS`, every query of
+  each), recorded as such: evaluated three or more times, it is the largest fixed cost after mining;
+- dense negatives (the base model encoding the whole train corpus) are replaced by BM25 negatives when their
+  estimated cost, extrapolated from the timed first evaluation, exceeds `MINING_SHARE` of the budget
+  (`choose_negatives`); the manifest records what was asked, what ran and why.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import re
 import statistics
 import time
@@ -23,6 +32,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rag_app.errors import ConfigError
+from rag_app.records import IRSplit
 
 logger = logging.getLogger(__name__)
 PROBE_STEPS = 3  # steps timed (after the first) before the second, final plan
@@ -30,6 +40,9 @@ MAX_EVALS = 4  # evaluations spread over a budgeted run
 EVAL_SHARE = 0.2  # at most this share of the training time goes to evaluations (at least one is kept)
 CHECKPOINT_S = 2.0  # a checkpoint save (model only), until one has been timed
 SLACK = 0.05  # share of the budget kept free for what no plan foresees (a step slowed by a busy machine)
+EVAL_LISTINGS = 250  # val listings (with all their queries) a budgeted run evaluates on
+MINING_SHARE = 0.25  # dense mining may take at most this share of a budget
+QUERY_COST = 0.1  # a short query costs about this share of a document encoding
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -54,6 +67,40 @@ class Budget:
     def deadline(self) -> float:
         """When the last training step (and its evaluation) must be done."""
         return self.started + self.seconds * (1 - SLACK) - self.closing_s
+
+
+def eval_subset(split: IRSplit, seed: int, listings: int = EVAL_LISTINGS) -> IRSplit:
+    """A seeded sample of `listings` val listings with every query that has one of them relevant (the split itself if smaller)."""
+    if len(split.corpus) <= listings:
+        return split
+    keep = set(random.Random(seed).sample(sorted(split.corpus), listings))
+    relevant = {q: [d for d in docs if d in keep] for q, docs in split.relevant_docs.items()}
+    relevant = {q: docs for q, docs in relevant.items() if docs and q in split.queries}
+    return IRSplit(queries={q: split.queries[q] for q in relevant}, corpus={d: split.corpus[d] for d in sorted(keep)},
+                   relevant_docs=relevant, graded={q: g for q, g in split.graded.items() if q in relevant})
+
+
+def encodings(split: IRSplit) -> float:
+    """The work of one evaluation pass, in document encodings (queries are short)."""
+    return len(split.corpus) + QUERY_COST * len(split.queries)
+
+
+def choose_negatives(requested: str, budget_s: float, eval_s: float, eval_split: IRSplit, train: IRSplit,
+                     train_length: int, eval_length: int) -> tuple[str, dict[str, Any]]:
+    """`bm25` in place of `dense`/`both` when dense mining would cost more than MINING_SHARE of the budget.
+
+    The cost is extrapolated from the timed evaluation: seconds per document encoding, scaled by the training length
+    (mining encodes at `train_length` tokens, the evaluation at `eval_length`), times the train corpus and its queries.
+    """
+    if requested == "bm25" or eval_s <= 0:
+        return requested, {"requested": requested, "used": requested}
+    per_doc = eval_s / max(encodings(eval_split), 1.0) * min(1.0, train_length / max(eval_length, 1))
+    estimate = per_doc * encodings(train)
+    used = "bm25" if estimate > MINING_SHARE * budget_s else requested
+    if used != requested:
+        logger.warning("time budget %.0fs: mining %s negatives would take about %.0fs (over %.0f%% of it); mining BM25 negatives "
+                       "instead (give a larger budget to keep %s)", budget_s, requested, estimate, 100 * MINING_SHARE, requested)
+    return used, {"requested": requested, "used": used, "estimated_dense_s": round(estimate, 1), "limit_s": round(MINING_SHARE * budget_s, 1)}
 
 
 class BudgetCallback(TrainerCallback):
@@ -106,6 +153,8 @@ class BudgetCallback(TrainerCallback):
         rescheduled = _reschedule(lr_scheduler, args, warmup, planned)
         if planned <= state.global_step:
             self._stop(state, control)
+        else:  # a first plan that ended at this step had the trainer's flow callback (it runs first) stop it
+            control.should_training_stop = False
         self.plan = {"budget_s": self.budget.seconds, "planned_at_step": state.global_step, "planned_at_s": round(now - self.budget.started, 1),
                      "seconds_per_step": round(pace, 3), "timed_steps": len(timed), "eval_cost_s": round(self.eval_cost, 1),
                      "closing_reserve_s": round(self.budget.closing_s, 1), "full_schedule_steps": self._upper, "planned_steps": planned,

@@ -215,7 +215,7 @@ def distinctive(listings: Sequence[JobListing], raw: list[list[str]], n: int) ->
         keep: list[str] = []
         for phrase in phrases:
             tokens = _trim(re.findall(TOKEN, phrase.lower()), edge)
-            if (tuple(tokens) not in spans or set(tokens) & banned or {stem(t) for t in tokens} <= title  # 'electrical engineering' restates 'Electrical Engineer'
+            if (tuple(tokens) not in spans or set(re.findall(r"[a-z]+", " ".join(tokens))) & banned or {stem(t) for t in tokens} <= title  # 'electrical engineering' restates 'Electrical Engineer'
                     or any(t in GENERIC_AD_WORDS or len(t) < 2 for t in tokens) or not any(t in specific or re.search(r"[\d+#]", t) for t in tokens)):
                 continue
             text = " ".join(tokens)

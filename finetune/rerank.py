@@ -67,7 +67,7 @@ def pairs_dataset(data: TrainingData, embedder: Any, settings: Any) -> tuple[Any
     from finetune.negatives import mine
     from finetune.train import train_dataset
 
-    anchors_positives, _ = train_dataset(data, "mnrl")
+    anchors_positives, _, _ = train_dataset(data, "mnrl")
     mined, stats = mine(anchors_positives, embedder, list(data.train.corpus.values()), seed=settings.seed,
                         candidates=8 if settings.same_role_negatives else 16, exclude_same_role=not settings.same_role_negatives)
     queries = list(mined["anchor"])

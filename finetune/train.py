@@ -164,11 +164,13 @@ def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_
 
 def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any, hard_negatives: bool = True,
         extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1, evaluate: bool = True,
-        time_budget_s: float | None = None, started: float | None = None, reserve_s: float = 0.0) -> TrainingRun:
+        time_budget_s: float | None = None, started: float | None = None, reserve_s: float = 0.0, reserve_split: IRSplit | None = None
+        ) -> TrainingRun:
     """Train and save to `out_dir` (model + card); returns the run record the manifest is built from.
 
     `time_budget_s`: size the schedule so the run, counted from `started` (default: now), ends inside it with `reserve_s`
-    left for the caller's own closing work (finetune/budget.py)."""
+    left for the caller's own closing work, plus the time to encode `reserve_split` once at the measured pace (the
+    caller's fusion tuning; finetune/budget.py)."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData, SentenceTransformerTrainer
 
     from finetune.negatives import mine
@@ -185,9 +187,14 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
         language="en", license="apache-2.0", model_name=f"jobrag fine-tune of {base_model} on {data.name}"))
     serve_length = model.max_seq_length  # evaluate and save at the model's own length; train at settings.max_seq_length
     base_hash = weights_hash(model)
-    evaluators = {"val": evaluator_for(data, data.val, "val")} if evaluate else {}
+    prep: dict[str, Any] = {}  # what a time budget changed before training (finetune/budget.py)
+    val_split = _budgeted(data.val, settings.seed, "val", prep) if time_budget_s is not None else data.val
+    evaluators = {"val": evaluator_for(data, val_split, "val")} if evaluate else {}
     for name, d in (extra_evals or {}).items() if evaluate else ():
-        evaluators[name] = evaluator_for(d, d.test or d.val, name) if isinstance(d, TrainingData) else ir_evaluator(d, name)
+        split = d.test or d.val if isinstance(d, TrainingData) else d
+        if time_budget_s is not None and isinstance(d, TrainingData):  # the held-out split of the same data: sampled alike
+            split = _budgeted(split, settings.seed, name, prep)
+        evaluators[name] = evaluator_for(d, split, name) if isinstance(d, TrainingData) else ir_evaluator(d, name)
     before: dict[str, float] = {}
     eval_s: dict[str, float] = {}  # one pass of each evaluator: what a budget reserves for evaluations
     for name, evaluator in evaluators.items():
@@ -199,12 +206,18 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
     model.max_seq_length = settings.max_seq_length
     dataset, entities, given = train_dataset(data, loss_name)
     neg_stats: dict[str, int] = {}
+    source = settings.negatives
     if hard_negatives and data.kind == "ir" and loss_name in ("mnrl", "cached-mnrl", "triplet"):
+        if time_budget_s is not None and isinstance(val_split, IRSplit) and isinstance(data.train, IRSplit):
+            from finetune.budget import choose_negatives
+
+            source, prep["negatives"] = choose_negatives(source, time_budget_s, eval_s.get("val", 0.0), val_split, data.train,
+                                                         settings.max_seq_length, serve_length)
         t = time.perf_counter()
         by_text = {text: doc for doc, text in data.train.corpus.items()}
         dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()), seed=settings.seed,
                                   candidates=8 if settings.same_role_negatives else 16, exclude_same_role=not settings.same_role_negatives,
-                                  source=settings.negatives, given=given if any(given) else None)
+                                  source=source, given=given if any(given) else None)
         entities = [data.groups.get(by_text.get(p, ""), p) for p in dataset["positive"]]
         timings["mining_s"] = time.perf_counter() - t
     elif loss_name == "triplet":
@@ -218,9 +231,12 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
         entities = [(e, f"role:{role_key(p)}") for e, p in zip(entities, dataset["positive"])]
     callbacks = []
     if time_budget_s is not None:
-        from finetune.budget import Budget, BudgetCallback
+        from finetune.budget import Budget, BudgetCallback, encodings
 
         closing = sum(eval_s.values()) + 3.0 + reserve_s  # evaluate the final model again, load the best checkpoint, save
+        if reserve_split is not None and isinstance(val_split, IRSplit) and eval_s.get("val"):
+            prep["reserved_after_s"] = round(eval_s["val"] / max(encodings(val_split), 1.0) * encodings(reserve_split), 1)
+            closing += prep["reserved_after_s"]
         callbacks.append(BudgetCallback(Budget(time_budget_s, started, eval_s.get("val", 0.0), closing), settings.warmup_ratio, evaluate))
     with tempfile.TemporaryDirectory(prefix="jobrag-ckpt-") as ckpt:
         args = _args(settings, ckpt, data, _sampler(data, loss_name, entities), max_steps, evaluate, budgeted=bool(callbacks))
@@ -241,4 +257,17 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
                        hard_negatives=neg_stats, train_rows=len(dataset), steps=result.global_step, train_loss=result.training_loss,
                        before=before, after=after, primary_metric=primary_metric(data, "val"),
                        max_seq_length={"train": settings.max_seq_length, "serve": serve_length}, timings=timings, history=history,
-                       budget={**callbacks[0].plan, "steps_run": result.global_step} if callbacks else None)
+                       budget={**callbacks[0].plan, "steps_run": result.global_step, **prep} if callbacks else None)
+
+
+def _budgeted(split: Any, seed: int, name: str, prep: dict[str, Any]) -> Any:
+    """A budgeted run evaluates IR splits on a sample of their listings; `prep` records the sizes."""
+    from finetune.budget import eval_subset
+
+    if not isinstance(split, IRSplit):
+        return split
+    sample = eval_subset(split, seed)
+    if sample is not split:
+        prep.setdefault("evaluated_on", {})[name] = {"listings": len(sample.corpus), "of_listings": len(split.corpus),
+                                                     "queries": len(sample.queries), "of_queries": len(split.queries)}
+    return sample

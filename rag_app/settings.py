@@ -224,6 +224,9 @@ class ServerSettings(BaseModel):
     retrieval_concurrency: int | None = Field(None, ge=1, description="Searches running at once (query embedding, Chroma, BM25); more "
                                                                    "wait their turn in arrival order. None: the CPU count (oversubscribed "
                                                                    "cores slow every search down and make the tail unfair).")
+    workers: int = Field(1, ge=1, description="`jobrag serve` worker processes (uvicorn), each with its own models: the Python part of "
+                                              "a search holds one core, so N workers use N cores. Over 1 needs a Chroma server "
+                                              "(`store.mode: http`): embedded Chroma is not safe to share between processes.")
     torch_threads: int | None = Field(1, ge=1, description="torch intra-op threads per request (query embedding): 1 lets concurrent "
                                                          "requests use the cores side by side instead of oversubscribing them "
                                                          "(on 2 busy cores a query embedded 4x faster); None keeps torch's default.")

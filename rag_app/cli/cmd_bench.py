@@ -106,7 +106,9 @@ def bench_serve(url: Annotated[Optional[str], typer.Option(help="Target a runnin
                 llm: LLMOpt = None, retriever: Annotated[Optional[str], typer.Option(help="Retriever spec sent with each request.")] = None,
                 llm_clients: Annotated[str, typer.Option(help="Levels for /v1/ask when a model writes the answers (kept low).")] = "1,2",
                 timeout: Annotated[float, typer.Option(min=1, help="Per-request timeout, seconds (a timed-out request counts as lost).")] = 60.0,
-                queries: Annotated[Optional[str], typer.Option(help="BEIR dir or queries.jsonl (default: built-in job queries).")] = None) -> None:
+                queries: Annotated[Optional[str], typer.Option(help="BEIR dir or queries.jsonl (default: built-in job queries).")] = None,
+                workers: Annotated[int, typer.Option(min=1, help="Worker processes of the `jobrag serve` it starts (over 1: store.mode "
+                                                                 "http, a running Chroma server).")] = 1) -> None:
     """Load-test the HTTP API: throughput, p50/p95/p99, errors, lost and rejected requests per endpoint and concurrency."""
     import json
     import os
@@ -143,8 +145,10 @@ def bench_serve(url: Annotated[Optional[str], typer.Option(help="Target a runnin
         run(url.rstrip("/"))
     else:
         env = {**os.environ, **({"JOBRAG_LLM__MODE": llm} if llm else {})}
-        with tempfile.TemporaryDirectory(prefix="jobrag-bench-serve-") as tmp, serve_subprocess(env, [], Path(tmp) / "serve.log") as served:
+        args = ["--workers", str(workers)]
+        with tempfile.TemporaryDirectory(prefix="jobrag-bench-serve-") as tmp, serve_subprocess(env, args, Path(tmp) / "serve.log") as served:
             run(served.url)
     out = settings.dir("reports") / "bench-serve.json"
-    out.write_text(json.dumps({"levels": figures, "duration_s": duration, "max_requests": max_requests}, indent=2))
+    out.write_text(json.dumps({"levels": figures, "duration_s": duration, "max_requests": max_requests, "workers": None if url else workers},
+                              indent=2))
     console.print(f"figures: {out}")

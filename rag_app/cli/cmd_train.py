@@ -125,7 +125,8 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     out = out or settings.home / "models" / "finetuned"
     quiet_transformers()
     run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps, time_budget_s=budget_s,
-              started=started, reserve_s=EXPORT_RESERVE_S if export else 0.0)
+              started=started, reserve_s=EXPORT_RESERVE_S if export else 0.0,
+              reserve_split=data.val if fs.tune_fusion and isinstance(data.val, IRSplit) else None)  # fusion tuning encodes val once
     if export:
         from rag_app.onnx_backend import export_model
 
@@ -140,6 +141,11 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
         b = manifest["time_budget"]
         console.print(f"time budget {b['budget_s']:.0f}s: planned {b['planned_steps']} of {b['full_schedule_steps']} steps at "
                       f"{b['seconds_per_step']:.2f}s/step, ran {b['steps_run']}; took {b['actual_total_s']:.0f}s")
+        for name, n in b.get("evaluated_on", {}).items():
+            console.print(f"  {name} evaluated on {n['listings']} of {n['of_listings']} listings ({n['queries']} queries) to fit the budget")
+        if (neg := b.get("negatives", {})).get("used") != neg.get("requested"):
+            console.print(f"  {neg['used']} negatives in place of {neg['requested']} (estimated {neg['estimated_dense_s']:.0f}s, over "
+                          f"{neg['limit_s']:.0f}s)")
     if fs.tune_fusion and isinstance(data.val, IRSplit):
         _tune_fusion(out, data, pairs, settings)
     console.print(f"use it: JOBRAG_EMBEDDING__MODEL={out} jobrag ingest   (or the `finetuned` profile)")

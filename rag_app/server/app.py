@@ -46,6 +46,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for co
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+SETTINGS_ENV = "JOBRAG_SERVE_SETTINGS"  # `jobrag serve --workers N`: the parent's effective settings, as JSON, for each worker
+
+
+def app_from_env() -> FastAPI:
+    """The app of one `jobrag serve --workers N` worker process (a uvicorn factory): the settings the parent resolved."""
+    import json
+    import os
+
+    return create_app(Settings(**json.loads(os.environ[SETTINGS_ENV])))
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """The API over components built once, in the background, when the app starts (`/readyz` turns 200 when done)."""
     runtime = runtime or Runtime(settings)

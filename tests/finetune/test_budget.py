@@ -9,9 +9,20 @@ from types import SimpleNamespace
 import pytest
 
 from finetune import card
-from finetune.budget import CHECKPOINT_S, SLACK, Budget, BudgetCallback, parse_duration
+from finetune.budget import (
+    CHECKPOINT_S,
+    MINING_SHARE,
+    SLACK,
+    Budget,
+    BudgetCallback,
+    choose_negatives,
+    encodings,
+    eval_subset,
+    parse_duration,
+)
 from finetune.train import fit
 from rag_app.errors import ConfigError
+from rag_app.records import IRSplit
 from tests.finetune.test_train import fs, ir_data
 
 
@@ -60,6 +71,12 @@ def test_the_plan_fits_the_budget_and_reschedules_warmup_and_decay() -> None:
         scheduler.step()
     assert scheduler.get_last_lr()[0] == 0.0 and max(lrs) == pytest.approx(1e-4, rel=0.05)  # decays to 0 exactly at the planned end
     assert not control.should_training_stop
+    control = _control()
+    control.should_training_stop = True  # the first plan ended at step 4: the trainer's flow callback (run first) stopped it
+    state = _state(4, 4)
+    callback._upper = 100
+    callback._make_plan(SimpleNamespace(lr_scheduler_type="linear", lr_scheduler_kwargs={}), state, control, _scheduler(), now=30.0)
+    assert state.max_steps == 52 and not control.should_training_stop  # the second plan, with more room, resumes the run
 
 
 def test_a_generous_budget_keeps_the_full_schedule_and_a_slow_step_stops_early() -> None:
@@ -73,6 +90,7 @@ def test_a_generous_budget_keeps_the_full_schedule_and_a_slow_step_stops_early()
     callback._guard(state, control, now=3600 * (1 - SLACK) - 10.0 - 0.5)
     assert control.should_training_stop and control.should_evaluate and control.should_save and state.max_steps == 23
     assert callback.plan["stopped_early_at_step"] == 23
+
 
 
 @pytest.mark.slow
@@ -89,3 +107,33 @@ def test_a_budgeted_tiny_run_follows_its_plan(tmp_path) -> None:
     manifest = card.write(tmp_path / "m", run, data.name, None, {}, settings.model_dump(), run.timings["train_s"] + 1)
     saved = json.loads((tmp_path / "m" / "manifest.json").read_text())["time_budget"]
     assert saved == manifest["time_budget"] and saved["planned_steps"] == plan["planned_steps"] and "actual_total_s" in saved
+
+
+def _split(listings: int, per_listing: int = 2) -> IRSplit:
+    corpus = {f"d{i}": f"listing {i}" for i in range(listings)}
+    queries = {f"q{i}_{j}": f"query {j} for {i}" for i in range(listings) for j in range(per_listing)}
+    return IRSplit(queries=queries, corpus=corpus, relevant_docs={q: [f"d{q[1:].split('_')[0]}"] for q in queries},
+                   graded={q: {f"d{q[1:].split('_')[0]}": 2} for q in queries})
+
+
+def test_a_budget_evaluates_on_a_seeded_sample_of_listings_with_all_their_queries() -> None:
+    split = _split(600)
+    sample = eval_subset(split, seed=3, listings=250)
+    assert len(sample.corpus) == 250 and len(sample.queries) == 500  # every query of each sampled listing, no other
+    assert all(set(docs) <= set(sample.corpus) for docs in sample.relevant_docs.values()) and set(sample.graded) == set(sample.queries)
+    assert eval_subset(split, seed=3, listings=250) == sample and eval_subset(split, seed=4, listings=250).corpus != sample.corpus
+    assert eval_subset(_split(100), seed=3, listings=250) == _split(100)  # small enough: the split itself
+
+
+def test_dense_mining_that_would_eat_the_budget_falls_back_to_bm25_and_says_so(caplog) -> None:
+    val, train = _split(250), _split(4500)  # jobs_a's shape: 4,500 train listings, 2 queries each
+    per_doc = 0.06  # seconds per document encoding at the evaluation's length (2 cores, MiniLM, 256 tokens)
+    eval_s = per_doc * encodings(val)
+    estimate = per_doc * 0.5 * encodings(train)  # mining encodes at 128 of 256 tokens
+    used, note = choose_negatives("dense", 600, eval_s, val, train, train_length=128, eval_length=256)
+    assert used == "bm25" and note["requested"] == "dense" and note["estimated_dense_s"] == pytest.approx(estimate, rel=0.01)
+    assert estimate > MINING_SHARE * 600 == note["limit_s"] and "mining BM25 negatives instead" in caplog.text
+    assert choose_negatives("both", 600, eval_s, val, train, 128, 256)[0] == "bm25"
+    assert choose_negatives("dense", 2400, eval_s, val, train, 128, 256)[0] == "dense"  # 20 minutes can afford it
+    assert choose_negatives("bm25", 60, eval_s, val, train, 128, 256)[0] == "bm25"
+    assert choose_negatives("dense", 60, 0.0, val, train, 128, 256)[0] == "dense"  # nothing timed (no evaluation): as asked
