@@ -54,6 +54,8 @@ def app_from_env() -> FastAPI:
     import json
     import os
 
+    from rag_app.settings import Settings
+
     return create_app(Settings(**json.loads(os.environ[SETTINGS_ENV])))
 
 

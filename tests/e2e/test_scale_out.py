@@ -116,6 +116,8 @@ def test_serve_runs_worker_processes_over_the_chroma_server_and_stops_them_on_si
             in_a_row = in_a_row + 1 if status == 200 else 0
             assert time.monotonic() < deadline, (tmp_path / "pool.log").read_text()[-3000:]
         assert "sample-0013" in ids_found(served.url, "forklift operator", "hybrid")
+        assert all(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)  # the same two, never restarted
+        assert "Traceback" not in (tmp_path / "pool.log").read_text()
         served.proc.send_signal(signal.SIGTERM)
         assert served.proc.wait(timeout=90) == 0
         assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]  # no worker left on the port

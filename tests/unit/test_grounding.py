@@ -53,4 +53,13 @@ def test_names_skip_the_first_word_and_everyday_words() -> None:
 
 def test_a_name_alone_on_a_line_is_checked_like_any_other() -> None:
     checked = check_text("The Acme role pays $95k [a-1].\nBest regards,\nAlex", {"a-1": "Acme pays $95,000 a year."})
-    assert checked.text == "The Acme role pays $95k [a-1]. Best regards," and [m for _, m in checked.removed] == [["Alex"]]
+    assert checked.text == "The Acme role pays $95k [a-1].\nBest regards," and [m for _, m in checked.removed] == [["Alex"]]
+
+
+def test_what_the_check_keeps_passes_it_again_line_for_line() -> None:
+    listings = {"a-1": "Acme pays $95,000 a year in Phoenix.", "b-2": "Birch Health hires nurses in Tucson."}
+    text = "These roles fit.\n- Acme pays $95k in Phoenix [a-1].\n- Birch Health is in Mesa [b-2].\nGood luck\nSam"
+    first = check_text(text, listings, question="jobs in arizona")
+    assert first.text == "These roles fit.\n- Acme pays $95k in Phoenix [a-1].\nGood luck"  # list items stay lines
+    again = check_text(first.text, listings, question="jobs in arizona")  # compare's independent re-check of what was shown
+    assert again.text == first.text and not again.removed and again.sentences == 3
