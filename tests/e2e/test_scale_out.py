@@ -97,32 +97,6 @@ def test_two_workers_see_every_ingest_bm25_and_hybrid_included(chroma, rows, tmp
             assert info["listings"] == 24 and info["version"] in versions
 
 
-def test_serve_runs_worker_processes_over_the_chroma_server_and_stops_them_on_sigterm(chroma, rows, tmp_path) -> None:
-    import signal
-
-    import psutil
-
-    embedded = cli(serve_env(tmp_path / "alone" / "home", tmp_path / "alone" / "config"), "serve", "--workers", "2")
-    _, err = embedded.communicate(timeout=120)
-    assert embedded.returncode != 0 and "chroma run" in err and "store.mode: http" in err  # embedded Chroma: refused, with the fix
-    env = machine(tmp_path, "pool", chroma, store__collection="jobs-workers-test")
-    done(cli(env, "ingest", "--source", str(write_jsonl(tmp_path / "rows.jsonl", rows[:14])), "--no-progress"))
-    with serve_subprocess(env, ["--workers", "2"], tmp_path / "pool.log") as served:
-        workers = [p for p in psutil.Process(served.proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
-        assert len(workers) == 2
-        deadline, in_a_row = time.monotonic() + 300, 0
-        while in_a_row < 8:  # each worker loads its own models: every request answered, whichever worker takes it
-            status = httpx.post(f"{served.url}/v1/search", json={"query": "forklift operator", "k": 5}, timeout=60).status_code
-            in_a_row = in_a_row + 1 if status == 200 else 0
-            assert time.monotonic() < deadline, (tmp_path / "pool.log").read_text()[-3000:]
-        assert "sample-0013" in ids_found(served.url, "forklift operator", "hybrid")
-        assert all(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)  # the same two, never restarted
-        assert "Traceback" not in (tmp_path / "pool.log").read_text()
-        served.proc.send_signal(signal.SIGTERM)
-        assert served.proc.wait(timeout=90) == 0
-        assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]  # no worker left on the port
-
-
 def test_two_machines_ingest_disjoint_shards_each_listing_exactly_once(chroma, rows, tmp_path) -> None:
     from rag_app.retrievers import RetrieverFactory
     from rag_app.settings import load_settings
