@@ -194,7 +194,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
         split = d.test or d.val if isinstance(d, TrainingData) else d
         if time_budget_s is not None and isinstance(d, TrainingData):  # the held-out split of the same data: sampled alike
             split = _budgeted(split, settings.seed, name, prep)
-        evaluators[name] = evaluator_for(d, split, name) if isinstance(d, TrainingData) else ir_evaluator(d, name)
+        evaluators[name] = evaluator_for(d, split, name)
     before: dict[str, float] = {}
     eval_s: dict[str, float] = {}  # one pass of each evaluator: what a budget reserves for evaluations
     for name, evaluator in evaluators.items():

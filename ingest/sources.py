@@ -41,11 +41,14 @@ class Source:
 def open_source(spec: str, column_map: Mapping[str, str] | None = None, limit: int | None = None) -> Source:
     """Open `spec` ('sample', a file path, or 'hub:NAME[@split]') and resolve its columns to listing fields."""
     column_map = dict(column_map or {})
-    if spec == "sample":
-        return _file_source(SAMPLE_PATH, column_map, name="sample")
     if spec.startswith("hub:"):
         return _hub_source(spec[4:], column_map, limit)
-    return _file_source(Path(spec).expanduser(), column_map, name=spec)
+    return _file_source(local_path(spec), column_map, name=spec)
+
+
+def local_path(spec: str | Path) -> Path:
+    """The file a local source names: 'sample' is the bundled listings, anything else a path."""
+    return SAMPLE_PATH if str(spec) == "sample" else Path(spec).expanduser()
 
 
 def _file_source(path: Path, column_map: dict[str, str], name: str) -> Source:

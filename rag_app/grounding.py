@@ -52,25 +52,20 @@ def check_text(text: str, listings: dict[str, str], question: str = "", default_
     state only the question's numbers: a count or an amount that no listing is cited for cannot be traced.
     """
     out = Checked(text="")
+    named = [listings[i] for i in (default_ids or listings) if i in listings] + [question]
     lines: list[str] = []  # the kept sentences keep their lines, so checking the result again splits it the same way
     for line in text.splitlines():
         kept: list[str] = []
-        for sentence in _splitter()(line):
-            if not sentence.strip():
-                continue
+        for sentence in filter(str.strip, sentences(line)):
             out.sentences += 1
             cited = [i.strip() for m in _CITATION.finditer(sentence) for i in m.group(1).split(",") if i.strip() in listings]
-            if cited:
-                missing = unsupported(_CITATION.sub(" ", sentence), [listings[i] for i in cited])
-            else:
-                named = [listings[i] for i in (default_ids or listings) if i in listings] + [question]
-                missing = unsupported(sentence, named, numbers_from=[question])
+            missing = (unsupported(_CITATION.sub(" ", sentence), [listings[i] for i in cited]) if cited
+                       else unsupported(sentence, named, numbers_from=[question]))
             if missing:
                 out.removed.append((sentence.strip(), missing))
             else:
                 kept.append(sentence.strip())
-        if kept:
-            lines.append(" ".join(kept))
+        lines += [" ".join(kept)] if kept else []
     out.text = "\n".join(lines)
     return out
 

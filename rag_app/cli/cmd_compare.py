@@ -96,9 +96,9 @@ def compare(queries: Annotated[Path, typer.Option(help="BEIR dir (queries.jsonl 
     judge_cfg = _judge(judge, judge_api_base, judge_model, settings) if answers else None
     if not answers and (judge != "none" or llm):
         console.print("[yellow]note:[/yellow] --judge/--llm only apply with --answers")
-    from ingest.sources import SAMPLE_PATH
+    from ingest.sources import local_path
 
-    corpora = list(dict.fromkeys(SAMPLE_PATH if str(p) == "sample" else p for p in corpus or []))  # `sample`: the bundled listings
+    corpora = list(dict.fromkeys(local_path(p) for p in corpus or []))  # `sample`: the bundled listings
     ir, pool = _query_set(queries, corpora, split)
     if not ir.queries:
         raise ConfigError(f"no query in {queries}: the query file is empty")
