@@ -6,19 +6,15 @@ two machines writes each listing exactly once and the lexical index covers them 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 
-from rag_app.server.bench import free_port, serve_subprocess  # noqa: E402
+from rag_app.server.bench import serve_subprocess  # noqa: E402
 from tests.conftest import write_jsonl  # noqa: E402
-from tests.helpers.serve import serve_env  # noqa: E402
+from tests.helpers.serve import chroma_server, cli, done, ids_found, machine  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -26,24 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 @pytest.fixture(scope="module")
 def chroma(tmp_path_factory):
     """A real Chroma server on a free loopback port; yields its port."""
-    port, root = free_port(), tmp_path_factory.mktemp("chroma-server")
-    with (root / "chroma.log").open("w") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path", str(root / "db"), "--host", "127.0.0.1",
-                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (root / "chroma.log").read_text()[-2000:]
-            time.sleep(0.3)
+    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -51,27 +31,6 @@ def rows() -> list[dict]:
     from ingest.sources import SAMPLE_PATH
 
     return [json.loads(line) for line in SAMPLE_PATH.read_text(encoding="utf-8").splitlines()[:30]]
-
-
-def machine(root: Path, name: str, port: int, **settings: str) -> dict[str, str]:
-    """The environment of one machine: its own home, the shared Chroma server."""
-    return serve_env(root / name / "home", root / name / "config", store__mode="http", store__port=str(port), llm__mode="none", **settings)
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rag_app.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def done(proc: subprocess.Popen) -> str:
-    out, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err[-3000:]
-    return out
-
-
-def ids_found(url: str, query: str, retriever: str) -> list[str]:
-    response = httpx.post(f"{url}/v1/search", json={"query": query, "retriever": retriever, "k": 5}, timeout=300)
-    assert response.status_code == 200, response.text
-    return [s["id"] for s in response.json()["sources"]]
 
 
 def test_two_workers_see_every_ingest_bm25_and_hybrid_included(chroma, rows, tmp_path) -> None:

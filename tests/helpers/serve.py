@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -31,3 +37,52 @@ def sse_events(text: str) -> list[tuple[str | None, str]]:
 
 def sse_json(text: str) -> list[tuple[str | None, object]]:
     return [(name, data if data == "[DONE]" else json.loads(data)) for name, data in sse_events(text)]
+
+
+@contextmanager
+def chroma_server(root: Path) -> Iterator[int]:
+    """A real Chroma server (`chroma run`) on a free loopback port, its data and log under `root`; yields the port."""
+    from rag_app.server.bench import free_port
+
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "chroma.log").open("w") as log:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path", str(root / "db"), "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2)
+                break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (root / "chroma.log").read_text()[-2000:]
+            time.sleep(0.3)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def machine(root: Path, name: str, port: int, **settings: str) -> dict[str, str]:
+    """The environment of one machine: its own home, the shared Chroma server."""
+    return serve_env(root / name / "home", root / name / "config", store__mode="http", store__port=str(port), llm__mode="none", **settings)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rag_app.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def done(proc: subprocess.Popen) -> str:
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    return out
+
+
+def ids_found(url: str, query: str, retriever: str) -> list[str]:
+    import httpx
+
+    response = httpx.post(f"{url}/v1/search", json={"query": query, "retriever": retriever, "k": 5}, timeout=300)
+    assert response.status_code == 200, response.text
+    return [s["id"] for s in response.json()["sources"]]

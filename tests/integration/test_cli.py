@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from rag_app.server.bench import free_port
 from tests.conftest import listing_row, write_jsonl
+from tests.helpers.serve import chroma_server as start_chroma
 
 
 def jobrag(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -105,32 +105,10 @@ def test_kill_dash_9_mid_ingest_then_rerun_leaves_every_listing_exactly_once(tmp
     assert _collection_listing_counts(home)[1] == total
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path: Path):
-    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    port = _free_port()
-    server = subprocess.Popen([exe, "run", "--path", str(tmp_path / "server-db"), "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import urllib.request
-
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        server.kill()
-        pytest.fail("chroma run did not come up")
-    yield port
-    server.terminate()
-    server.wait(timeout=20)
+    with start_chroma(tmp_path / "server") as port:
+        yield port
 
 
 def test_http_store_mode_against_a_real_chroma_server(tmp_path: Path, chroma_server: int) -> None:
@@ -150,6 +128,6 @@ def test_http_store_mode_against_a_real_chroma_server(tmp_path: Path, chroma_ser
 
 
 def test_unreachable_chroma_server_is_one_line(tmp_path: Path) -> None:
-    env = {"JOBRAG_STORE__MODE": "http", "JOBRAG_STORE__PORT": str(_free_port())}
+    env = {"JOBRAG_STORE__MODE": "http", "JOBRAG_STORE__PORT": str(free_port())}
     proc = jobrag("ingest", "--source", "sample", "--limit", "2", "--no-progress", env=env)
     assert proc.returncode == 2 and "cannot open Chroma (http)" in proc.stderr and "Traceback" not in proc.stderr

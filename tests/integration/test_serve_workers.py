@@ -4,6 +4,7 @@ so `make test-all` runs it, not CI's `make test`; the two-machine scale-out test
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -13,13 +14,25 @@ import httpx  # noqa: E402
 
 from rag_app.server.bench import serve_subprocess  # noqa: E402
 from tests.conftest import write_jsonl  # noqa: E402
-from tests.e2e.test_scale_out import chroma, cli, done, ids_found, machine, rows  # noqa: E402,F401  (fixtures)
-from tests.helpers.serve import serve_env  # noqa: E402
+from tests.helpers.serve import chroma_server, cli, done, ids_found, machine, serve_env  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
 
 
-def test_serve_runs_worker_processes_over_the_chroma_server_and_stops_them_on_sigterm(chroma, rows, tmp_path) -> None:  # noqa: F811
+@pytest.fixture
+def chroma(tmp_path):
+    with chroma_server(tmp_path / "chroma-server") as port:
+        yield port
+
+
+@pytest.fixture
+def rows() -> list[dict]:
+    from ingest.sources import SAMPLE_PATH
+
+    return [json.loads(line) for line in SAMPLE_PATH.read_text(encoding="utf-8").splitlines()[:14]]
+
+
+def test_serve_runs_worker_processes_over_the_chroma_server_and_stops_them_on_sigterm(chroma, rows, tmp_path) -> None:
     import signal
 
     import psutil
