@@ -86,8 +86,9 @@ def encodings(split: IRSplit) -> float:
 
 
 def choose_negatives(requested: str, budget_s: float, eval_s: float, eval_split: IRSplit, train: IRSplit,
-                     train_length: int, eval_length: int) -> tuple[str, dict[str, Any]]:
-    """`bm25` in place of `dense`/`both` when dense mining would cost more than MINING_SHARE of the budget.
+                     train_length: int, eval_length: int, pinned: bool = False) -> tuple[str, dict[str, Any]]:
+    """`bm25` in place of `dense`/`both` when dense mining would cost more than MINING_SHARE of the budget, unless the
+    user `pinned` the source (`--negatives-from` given): then it is kept and the estimate only recorded.
 
     The cost is extrapolated from the timed evaluation: seconds per document encoding, scaled by the training length
     (mining encodes at `train_length` tokens, the evaluation at `eval_length`), times the train corpus and its queries.
@@ -96,11 +97,15 @@ def choose_negatives(requested: str, budget_s: float, eval_s: float, eval_split:
         return requested, {"requested": requested, "used": requested}
     per_doc = eval_s / max(encodings(eval_split), 1.0) * min(1.0, train_length / max(eval_length, 1))
     estimate = per_doc * encodings(train)
-    used = "bm25" if estimate > MINING_SHARE * budget_s else requested
+    used = "bm25" if estimate > MINING_SHARE * budget_s and not pinned else requested
     if used != requested:
         logger.warning("time budget %.0fs: mining %s negatives would take about %.0fs (over %.0f%% of it); mining BM25 negatives "
                        "instead (give a larger budget to keep %s)", budget_s, requested, estimate, 100 * MINING_SHARE, requested)
-    return used, {"requested": requested, "used": used, "estimated_dense_s": round(estimate, 1), "limit_s": round(MINING_SHARE * budget_s, 1)}
+    note = {"requested": requested, "used": used, "estimated_dense_s": round(estimate, 1), "limit_s": round(MINING_SHARE * budget_s, 1)}
+    if pinned and estimate > MINING_SHARE * budget_s:
+        logger.warning("time budget %.0fs: mining %s negatives as asked (--negatives-from) will take about %.0fs of it",
+                       budget_s, requested, estimate)
+    return used, note | ({"pinned": True} if pinned else {})
 
 
 class BudgetCallback(TrainerCallback):

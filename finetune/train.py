@@ -164,13 +164,14 @@ def _args(settings: Any, output_dir: str, data: TrainingData, sampler: Any, max_
 
 def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any, hard_negatives: bool = True,
         extra_evals: dict[str, TrainingData | IRSplit] | None = None, max_steps: int = -1, evaluate: bool = True,
-        time_budget_s: float | None = None, started: float | None = None, reserve_s: float = 0.0, reserve_split: IRSplit | None = None
-        ) -> TrainingRun:
+        time_budget_s: float | None = None, started: float | None = None, reserve_s: float = 0.0, reserve_split: IRSplit | None = None,
+        pin_negatives: bool = False) -> TrainingRun:
     """Train and save to `out_dir` (model + card); returns the run record the manifest is built from.
 
     `time_budget_s`: size the schedule so the run, counted from `started` (default: now), ends inside it with `reserve_s`
     left for the caller's own closing work, plus the time to encode `reserve_split` once at the measured pace (the
-    caller's fusion tuning; finetune/budget.py)."""
+    caller's fusion tuning; finetune/budget.py). `pin_negatives`: the user chose `settings.negatives`, so the budget
+    never swaps it for a cheaper source."""
     from sentence_transformers import SentenceTransformer, SentenceTransformerModelCardData, SentenceTransformerTrainer
 
     from finetune.negatives import mine
@@ -212,7 +213,7 @@ def fit(data: TrainingData, base_model: str, out_dir: Path | None, settings: Any
             from finetune.budget import choose_negatives
 
             source, prep["negatives"] = choose_negatives(source, time_budget_s, eval_s.get("val", 0.0), val_split, data.train,
-                                                         settings.max_seq_length, serve_length)
+                                                         settings.max_seq_length, serve_length, pinned=pin_negatives)
         t = time.perf_counter()
         by_text = {text: doc for doc, text in data.train.corpus.items()}
         dataset, neg_stats = mine(dataset, model, list(data.train.corpus.values()), seed=settings.seed,

@@ -77,7 +77,7 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
              matryoshka: Annotated[Optional[bool], typer.Option("--matryoshka/--no-matryoshka")] = None,
              negatives: Annotated[bool, typer.Option("--negatives/--no-negatives", help="Mine hard negatives.")] = True,
              negatives_from: Annotated[Optional[str], typer.Option("--negatives-from", help="dense (base model) | bm25 (shared words) | both "
-                                                                    "(default finetune.negatives).")] = None,
+                                                                    "(default finetune.negatives; given, --time-budget keeps it).")] = None,
              eval_queries: Annotated[Optional[Path], typer.Option("--eval", help="Extra BEIR query dir evaluated before/after (e.g. dev_a).")] = None,
              eval_corpus: Annotated[Optional[Path], typer.Option(help="Corpus for --eval (jobs JSONL or BEIR corpus).")] = None,
              max_steps: Annotated[int, typer.Option(help="Stop after N steps (smoke runs); -1 = full epochs.")] = -1,
@@ -125,7 +125,7 @@ def finetune(pairs: Annotated[Optional[Path], typer.Option(help="A gen-pairs dir
     out = out or settings.home / "models" / "finetuned"
     quiet_transformers()
     run = fit(data, fs.base_model, out, fs, hard_negatives=negatives, extra_evals=extra, max_steps=max_steps, time_budget_s=budget_s,
-              started=started, reserve_s=EXPORT_RESERVE_S if export else 0.0,
+              started=started, reserve_s=EXPORT_RESERVE_S if export else 0.0, pin_negatives=negatives_from is not None,
               reserve_split=data.val if fs.tune_fusion and isinstance(data.val, IRSplit) else None)  # fusion tuning encodes val once
     if export:
         from rag_app.onnx_backend import export_model

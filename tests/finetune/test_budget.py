@@ -137,3 +137,5 @@ def test_dense_mining_that_would_eat_the_budget_falls_back_to_bm25_and_says_so(c
     assert choose_negatives("dense", 2400, eval_s, val, train, 128, 256)[0] == "dense"  # 20 minutes can afford it
     assert choose_negatives("bm25", 60, eval_s, val, train, 128, 256)[0] == "bm25"
     assert choose_negatives("dense", 60, 0.0, val, train, 128, 256)[0] == "dense"  # nothing timed (no evaluation): as asked
+    used, note = choose_negatives("dense", 600, eval_s, val, train, 128, 256, pinned=True)  # --negatives-from dense: kept
+    assert used == "dense" and note["pinned"] and note["estimated_dense_s"] > note["limit_s"] and "as asked" in caplog.text
