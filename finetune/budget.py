@@ -1,7 +1,8 @@
 """`finetune --time-budget`: size a fine-tune's schedule so the whole run ends inside a wall-clock budget.
 
 The trainer starts with its full schedule (the epochs, or `--max-steps`) as the upper bound and evaluation parked. A
-transformers `TrainerCallback` plans after the first step (timed with its one-off costs, so the plan errs short) and
+transformers `TrainerCallback` plans after the first step (timed with its one-off costs, so the plan errs short: when
+there is time for any further step it runs at least to the probe, with the guard below watching the clock) and
 plans again once a few more steps are timed (the first left out): what is left of the budget, minus the closing work (evaluating the final model, saving it: timed as the
 evaluation before training), pays for N evaluations (each timed the same way, plus a checkpoint) and as many steps as fit
 at the measured pace, never more than the full schedule. The warm-up (`finetune.warmup_ratio` of the new total) and the
@@ -145,6 +146,8 @@ class BudgetCallback(TrainerCallback):
         left = self.budget.deadline - now
         evals = max(1, min(MAX_EVALS, int(EVAL_SHARE * left / self.eval_cost))) if self.evaluate and self.eval_cost else 0
         fit = max(0, int((left - evals * self.eval_cost) / pace))
+        if fit and state.global_step == 1:  # the first step's one-off costs can be 3x a step: run to the probe, the guard watches
+            fit = max(fit, PROBE_STEPS)
         planned = max(state.global_step, min(self._upper, state.global_step + fit))
         if planned == state.global_step < self._upper:
             logger.warning("time budget %.0fs: no time left to train after %.0fs of loading, evaluating and mining (and %.0fs reserved "

@@ -12,6 +12,7 @@ from finetune import card
 from finetune.budget import (
     CHECKPOINT_S,
     MINING_SHARE,
+    PROBE_STEPS,
     SLACK,
     Budget,
     BudgetCallback,
@@ -77,6 +78,26 @@ def test_the_plan_fits_the_budget_and_reschedules_warmup_and_decay() -> None:
     callback._upper = 100
     callback._make_plan(SimpleNamespace(lr_scheduler_type="linear", lr_scheduler_kwargs={}), state, control, _scheduler(), now=30.0)
     assert state.max_steps == 52 and not control.should_training_stop  # the second plan, with more room, resumes the run
+
+
+def test_a_slow_first_step_does_not_cut_the_run_before_the_steps_are_timed() -> None:
+    """jobs_b at 5 minutes: the first step took 24 s (one-off costs), steady steps 9 s; the first plan fitted 2 more."""
+    callback = BudgetCallback(Budget(seconds=300, started=0.0, eval_s=20.0, closing_s=60.0), warmup_ratio=0.1, evaluate=True)
+    callback.on_train_begin(None, _state(114, 0), _control())
+    args = SimpleNamespace(lr_scheduler_type="linear", lr_scheduler_kwargs={})
+    callback.step_times = [24.0]
+    state, control = _state(114, 1), _control()
+    callback._make_plan(args, state, control, _scheduler(), now=130.0)  # 300*0.95-60-130 = 95 s left: 3 steps at 24 s/step
+    assert state.max_steps == 1 + PROBE_STEPS and not control.should_training_stop  # runs to the probe step, where it plans again
+    callback.step_times += [9.0, 9.0, 9.0]
+    state = _state(1 + PROBE_STEPS, 1 + PROBE_STEPS)
+    callback._make_plan(args, state, control, _scheduler(), now=130.0 + 27.0)
+    assert callback.plan["seconds_per_step"] == 9.0 and state.max_steps > 1 + PROBE_STEPS  # the timed pace buys more steps
+    assert callback.plan["estimated_total_s"] <= 300
+    callback.step_times = [24.0]  # no time for even one more step: stops at once, as before
+    state, control = _state(114, 1), _control()
+    callback._make_plan(args, state, control, _scheduler(), now=220.0)
+    assert state.max_steps == 1 and control.should_training_stop
 
 
 def test_a_generous_budget_keeps_the_full_schedule_and_a_slow_step_stops_early() -> None:
