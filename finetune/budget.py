@@ -98,14 +98,13 @@ def choose_negatives(requested: str, budget_s: float, eval_s: float, eval_split:
         return requested, {"requested": requested, "used": requested}
     per_doc = eval_s / max(encodings(eval_split), 1.0) * min(1.0, train_length / max(eval_length, 1))
     estimate = per_doc * encodings(train)
-    used = "bm25" if estimate > MINING_SHARE * budget_s and not pinned else requested
-    if used != requested:
-        logger.warning("time budget %.0fs: mining %s negatives would take about %.0fs (over %.0f%% of it); mining BM25 negatives "
-                       "instead (give a larger budget to keep %s)", budget_s, requested, estimate, 100 * MINING_SHARE, requested)
-    note = {"requested": requested, "used": used, "estimated_dense_s": round(estimate, 1), "limit_s": round(MINING_SHARE * budget_s, 1)}
-    if pinned and estimate > MINING_SHARE * budget_s:
-        logger.warning("time budget %.0fs: mining %s negatives as asked (--negatives-from) will take about %.0fs of it",
-                       budget_s, requested, estimate)
+    limit = MINING_SHARE * budget_s
+    used = "bm25" if estimate > limit and not pinned else requested
+    if estimate > limit:
+        logger.warning("time budget %.0fs: mining %s negatives would take about %.0fs (over %.0f%% of it); %s", budget_s, requested,
+                       estimate, 100 * MINING_SHARE, "mining them as asked (--negatives-from)" if pinned else
+                       f"mining BM25 negatives instead (give a larger budget to keep {requested})")
+    note = {"requested": requested, "used": used, "estimated_dense_s": round(estimate, 1), "limit_s": round(limit, 1)}
     return used, note | ({"pinned": True} if pinned else {})
 
 
